@@ -1,0 +1,52 @@
+"""The `taskalign` command line. It only parses arguments and calls the stage modules; see `taskalign --help`.
+
+Each stage contributes its commands through `register(app)` in its own `cli.py`, listed in COMMAND_MODULES.
+"""
+
+import importlib
+import importlib.util
+import sys
+
+import typer
+
+from taskalign.errors import UserError
+
+app = typer.Typer(help="Red-team, preference-train and re-evaluate a tool-calling assistant.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+_state = {"debug": False}
+
+# Each stage registers its own commands. A module not written yet is skipped, so stages can land one at a time.
+COMMAND_MODULES = [
+    "taskalign.models.cli",     # chat, models
+    "taskalign.suite.cli",      # cases list|show|validate
+    "taskalign.redteam.cli",    # redteam
+    "taskalign.judge.cli",      # judge, judge eval
+    "taskalign.prefs.cli",      # prefs build|validate|stats
+    "taskalign.train.cli",      # train sft|dpo|merge
+    "taskalign.report.cli",     # report, compare
+    "taskalign.serve.cli",      # serve, serve keys
+    "taskalign.pipeline_cli",   # pipeline
+]
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors.")):
+    _state["debug"] = debug
+
+
+for _name in COMMAND_MODULES:
+    if importlib.util.find_spec(_name.rsplit(".", 1)[0]) and importlib.util.find_spec(_name):
+        importlib.import_module(_name).register(app)
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as exc:
+        if _state["debug"]:
+            raise
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted; finished work is saved and the same command resumes.", err=True)
+        sys.exit(130)
