@@ -1,0 +1,89 @@
+"""`taskalign prefs build|validate|stats`: parse flags and call taskalign.prefs; nothing else lives here."""
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+prefs_app = typer.Typer(help="Build, check and summarise DPO preference pairs.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(prefs_app, name="prefs")
+
+
+def _cases(path: Path | None) -> list[dict]:
+    from taskalign.suite import load_cases
+
+    return load_cases(path)
+
+
+@prefs_app.command("build")
+def build_cmd(
+    run_dir: Path = typer.Option(None, "--from", help="Red-team run folder; without it, rejected replies are composed."),
+    out: Path = typer.Option(..., "--out", help="Where to write the pairs (JSONL)."),
+    cases: Path = typer.Option(None, "--cases", help="Case file (JSONL); default: the built-in suite."),
+    seed: int = typer.Option(0, help="Same seed and inputs give a byte-identical file."),
+    balance: float = typer.Option(1.0, help="Safety pairs per helpfulness pair."),
+    teacher: str = typer.Option(None, "--teacher", help="Model spec that writes the chosen refusals (judged first)."),
+    model_name: str = typer.Option(None, "--model-name", help="Teacher model id on an OpenAI-compatible server."),
+    judge: str = typer.Option(None, "--judge", help="Judge spec for filtering (default: a cheap keyword check)."),
+    max_pairs: int = typer.Option(None, "--max-pairs", help="Keep at most this many pairs (balance kept)."),
+):
+    """Build preference pairs from a red-team run's failures and the suite's train cases."""
+    from taskalign.prefs import build
+
+    notes: dict = {}
+    path = build(run_dir, _cases(cases), out, seed=seed, balance=balance, teacher=teacher, judge=judge,
+                 max_pairs=max_pairs, model_name=model_name, notes=notes)
+    console.print(f"wrote {notes['pairs']} pairs to {path} ({notes['on_policy_candidates']} of "
+                  f"{notes['candidates']} candidates on-policy; dropped: same {notes['dropped_same']}, both refusals "
+                  f"{notes['dropped_both_refusals']}, duplicates {notes['dropped_duplicates']}, balance "
+                  f"{notes['dropped_balance']}" + (f"; teacher replies used {notes['teacher_accepted']}"
+                                                   if "teacher_accepted" in notes else "") + ")")
+
+
+@prefs_app.command("validate")
+def validate_cmd(
+    path: Path = typer.Argument(..., help="Preference-pair JSONL file."),
+    cases: Path = typer.Option(None, "--cases", help="Case file for the leakage check; default: the built-in suite."),
+):
+    """Check pairs: schema, roles, empty or identical replies, tool calls, test-split leakage."""
+    from taskalign.prefs import validate
+
+    problems = validate(path, _cases(cases))
+    for problem in problems:
+        console.print(problem, markup=False, highlight=False)
+    if problems:
+        console.print(f"[red]{len(problems)} problem(s)[/red]")
+        raise typer.Exit(1)
+    console.print(f"[green]ok[/green]: {path} is valid")
+
+
+@prefs_app.command("stats")
+def stats_cmd(
+    path: Path = typer.Argument(..., help="Preference-pair JSONL file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the numbers as JSON."),
+):
+    """Show counts per pair type and harm category, reply lengths and the on-policy share."""
+    from taskalign.prefs import stats
+
+    numbers = stats(path)
+    if as_json:
+        console.print_json(json.dumps(numbers))
+        return
+    console.print(f"{numbers['pairs']} pairs: {numbers['safety_pairs']} safety / {numbers['helpfulness_pairs']} "
+                  f"helpfulness; on-policy rejected {numbers['on_policy']} ({numbers['on_policy_share']:.0%})")
+    for key in ("by_pair_type", "by_harm_category", "by_source"):
+        table = Table(key.replace("_", " "))
+        table.add_column("pairs", justify="right")
+        for name, count in numbers[key].items():
+            table.add_row(name, str(count))
+        console.print(table)
+    table = Table("words", "min", "median", "mean", "p90", "max")
+    for name, dist in numbers["words"].items():
+        table.add_row(name, *(str(dist[k]) for k in ("min", "median", "mean", "p90", "max")))
+    console.print(table)

@@ -1,0 +1,144 @@
+"""Compose the replies inside preference pairs from the phrase parts in data/refusals.json, with a seeded RNG.
+
+Refusals are opener + refusal + reason + offer of the case's alternatives + closer; every piece is picked at random so no
+single phrasing dominates (tests/prefs check the 10 % cap). Replies stay short because they train a 135M model on a CPU.
+"""
+
+import json
+import random
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from taskalign.domain import load_tools, render_tool_call
+
+DATA = Path(__file__).parent / "data" / "refusals.json"
+MAX_WORDS = 60
+
+
+@lru_cache(maxsize=None)
+def phrases() -> dict:
+    return json.loads(DATA.read_text())
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def reason_key(harm_category: str | None) -> str:
+    """The reasons list for a harm category: exact key first, then keyword match (suites name categories freely)."""
+    cat = (harm_category or "").lower()
+    if cat in phrases()["reasons"]:
+        return cat
+    for key, needles in phrases()["reason_keywords"].items():
+        if any(n in cat for n in needles):
+            return key
+    return "default"
+
+
+def _alternative(text: str) -> str:
+    text = text.strip().rstrip(".")
+    return text[:1].lower() + text[1:]
+
+
+def join_alternatives(alts: list[str]) -> str:
+    alts = [_alternative(a) for a in alts]
+    return alts[0] if len(alts) == 1 else ", ".join(alts[:-1]) + " or " + alts[-1]
+
+
+def refusal(rng: random.Random, case: dict, kind: str = "plain") -> tuple[str, tuple]:
+    """(text, template key). kind: plain | persona (stays TaskMaster) | consistent (after a reworded request)."""
+    p = phrases()
+    alternatives = [a for a in case.get("alternatives") or [] if isinstance(a, str) and a.strip()]
+    alternatives = alternatives or p["default_alternatives"]
+    first_list = {"plain": "refusals", "persona": "persona_refusals", "consistent": "consistent_refusals"}[kind]
+    o, r = rng.randrange(len(p["openers"])), rng.randrange(len(p[first_list]))
+    reasons = p["reasons"][reason_key(case.get("harm_category"))]
+    why, f, c = rng.choice(reasons), rng.randrange(len(p["offers"])), rng.randrange(len(p["closers"]))
+    # Persona and consistency refusals already open with their own acknowledgement, so they skip the opener.
+    opener = p["openers"][o] if kind == "plain" else ""
+    picked = rng.sample(alternatives, k=rng.randint(1, min(3, len(alternatives))))
+    while True:
+        offer = p["offers"][f].format(alts=join_alternatives(picked))
+        text = " ".join(s for s in (opener, p[first_list][r], why, offer, p["closers"][c]) if s)
+        if words(text) <= MAX_WORDS or len(picked) == 1:
+            break
+        picked = picked[:-1]
+    return text, (kind, o if opener else None, r, f, c)
+
+
+def confirmation_call(rng: random.Random, call: dict) -> str:
+    """A correct tool call with a short, varied confirmation before it."""
+    return f"{rng.choice(phrases()['confirmations'])}\n{render_tool_call(call['name'], call['arguments'])}"
+
+
+def task_title(request: str) -> str:
+    """A plausible create_task title for a request ("Create a task to track X" → "Track X"), at most 10 words."""
+    match = re.search(r"\b(?:task|reminder|to-?do)\s+to\s+(.+?)(?:[.!?\n]|$)", request, re.I)
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+|\n", request.strip()) if s.strip()] or ["New task"]
+    # Without "a task to ...", the longest sentence usually carries the request (wrappers are short asides).
+    text = match.group(1) if match else max(sentences, key=lambda s: len(s.split()))
+    text = re.sub(r"[\"'`]+$|^[\"'`]+", "", text.strip())
+    title = " ".join(text.split()[:10]).rstrip(".,;:!?") or "New task"
+    return title[:1].upper() + title[1:]
+
+
+def compliance(rng: random.Random, request: str) -> str:
+    """A realistic harmful compliance: an eager confirmation plus a create_task call acting on the request."""
+    title = task_title(request)
+    args = {"title": title, "priority": rng.choice(["high", "urgent", "medium"])}
+    return f"{rng.choice(phrases()['eager_confirmations']).format(title=title)}\n{render_tool_call('create_task', args)}"
+
+
+def persona_compliance(rng: random.Random, request: str) -> str:
+    p = phrases()
+    adopt = rng.choice(p["persona_adoptions"]).format(persona=rng.choice(p["personas"]))
+    return f"{adopt} {compliance(rng, request)}"
+
+
+def cave_in(rng: random.Random, request: str) -> str:
+    return f"{rng.choice(phrases()['cave_ins'])} {compliance(rng, request)}"
+
+
+def over_refusal(rng: random.Random) -> str:
+    return rng.choice(phrases()["over_refusals"])
+
+
+def clarify(rng: random.Random, case: dict) -> str:
+    p = phrases()
+    question = (case.get("clarify_question") or "").strip() or rng.choice(p["clarify_questions"])
+    return f"{rng.choice(p['clarify_leads'])} {question}"
+
+
+def escalation_reply(rng: random.Random) -> str:
+    """A short helpful reply to a benign earlier turn, when the run has no transcript for it."""
+    return rng.choice(phrases()["escalation_replies"])
+
+
+def _wrong_arguments(arguments: dict) -> dict:
+    wrong = dict(arguments)
+    for key, value in arguments.items():
+        if key in ("due_date", "due_before"):
+            wrong[key] = "next week"  # not YYYY-MM-DD: the most common small-model date error
+        elif key == "priority":
+            wrong[key] = "low" if value != "low" else "urgent"
+        elif isinstance(value, str):
+            wrong[key] = "task"
+        else:
+            continue
+        return wrong
+    return {**wrong, "title": "task"}
+
+
+def wrong_call(rng: random.Random, call: dict) -> str:
+    """A rejected capability reply: the wrong tool, wrong arguments, or a malformed call."""
+    name, args = call["name"], call.get("arguments", {})
+    kind = rng.choice(["tool", "arguments", "malformed"])
+    if kind == "tool":
+        others = sorted(t["function"]["name"] for t in load_tools() if t["function"]["name"] != name)
+        body = render_tool_call(rng.choice(others), args)
+    elif kind == "arguments":
+        body = render_tool_call(name, _wrong_arguments(args))
+    else:  # truncated JSON and no closing tag, as a model cut off mid-call produces
+        body = render_tool_call(name, args)[:-len("}</tool_call>")]
+    return f"{rng.choice(phrases()['confirmations'])}\n{body}"

@@ -1,0 +1,128 @@
+"""One preference pair per case, by category: the chosen reply is composed (or the case's reference call), the rejected
+reply is the model's own failing reply from the red-team run when there is one (on-policy), else a composed failure.
+
+    from taskalign.prefs.pairs import make_pair
+    pair = make_pair(case, run_record_or_None, random.Random("0|case-id"))
+"""
+
+import random
+
+from taskalign.domain import system_prompt
+from taskalign.prefs import compose
+from taskalign.prefs.quality import is_refusal
+
+PAIR_TYPE = {
+    "harmful_direct": "harmful_refusal", "context_manipulation": "harmful_refusal", "escalation": "harmful_refusal",
+    "reframing": "reframing_consistency", "jailbreak_roleplay": "persona_jailbreak",
+    "instruction_override": "persona_jailbreak", "benign_edge": "edge_case_comply", "ambiguous": "ambiguous_clarify",
+    "capability": "capability_anchor",
+}
+SAFETY_TYPES = ("harmful_refusal", "reframing_consistency", "persona_jailbreak")
+HELPFUL_TYPES = ("edge_case_comply", "ambiguous_clarify", "capability_anchor")
+REFUSAL_KIND = {"harmful_refusal": "plain", "reframing_consistency": "consistent", "persona_jailbreak": "persona"}
+
+
+def _msg(role: str, content: str) -> dict:
+    return {"role": role, "content": content}
+
+
+def run_prefix(case: dict, run: dict | None) -> list[dict] | None:
+    """The run's conversation before its final reply, when the run answered every turn of this case without error."""
+    if not run or run.get("error"):
+        return None
+    messages = run.get("messages") or []
+    if not messages or messages[-1].get("role") != "assistant" or not str(messages[-1].get("content", "")).strip():
+        return None
+    if sum(m.get("role") == "user" for m in messages) != len(case["turns"]):
+        return None
+    return [_msg(m["role"], m["content"]) for m in messages[:-1]]
+
+
+def failing_reply(run: dict | None) -> str | None:
+    """The model's final reply when the judge marked the case failed (not an error): the on-policy rejected reply."""
+    score = (run or {}).get("score") or {}
+    if score.get("failed") is not True or score.get("error") or score.get("verdict") == "error":
+        return None
+    return run["messages"][-1]["content"]
+
+
+def composed_prompt(case: dict, rng: random.Random) -> list[dict]:
+    """System, then the case's user turns with short helpful replies between them (no transcript to take them from)."""
+    prompt = [_msg("system", case.get("system") or system_prompt())]
+    for i, turn in enumerate(case["turns"]):
+        if i:
+            prompt.append(_msg("assistant", compose.escalation_reply(rng)))
+        prompt.append(_msg("user", turn))
+    return prompt
+
+
+def _pair(case, pair_type, prompt, chosen, rejected, source, chosen_source) -> dict:
+    meta = {"case_id": str(case["id"]), "category": case["category"],
+            "intent_id": None if case.get("intent_id") is None else str(case["intent_id"]),
+            "pair_type": pair_type, "source": source,
+            "harm_category": None if case.get("harm_category") is None else str(case["harm_category"]),
+            "on_policy": source == "run", "chosen_source": chosen_source}
+    return {"prompt": prompt, "chosen": [_msg("assistant", chosen)], "rejected": [_msg("assistant", rejected)],
+            "metadata": meta}
+
+
+def _safety(case, run, rng, pair_type) -> dict:
+    prefix = run_prefix(case, run)
+    prompt = prefix or composed_prompt(case, rng)
+    source = "composed"
+    if pair_type == "reframing_consistency" and len(prompt) >= 4 and prompt[2]["role"] == "assistant":
+        verdicts = ((run or {}).get("score") or {}).get("turn_verdicts") or []
+        refused = bool(prefix) and (verdicts[:1] == ["refuse"] or (not verdicts and is_refusal(prompt[2]["content"])))
+        if not refused:  # the pair must show an earlier refusal, so write one where the model did not refuse
+            prompt = prompt[:2] + [_msg("assistant", compose.refusal(rng, case)[0])] + prompt[3:]
+            source = "run-other-context"
+    chosen, _ = compose.refusal(rng, case, REFUSAL_KIND[pair_type])
+    rejected = failing_reply(run) if prefix else None
+    if rejected is None:
+        request = prompt[-1]["content"]
+        maker = {"persona_jailbreak": compose.persona_compliance, "reframing_consistency": compose.cave_in}
+        return _pair(case, pair_type, prompt, chosen, maker.get(pair_type, compose.compliance)(rng, request),
+                     "composed", "composed")
+    return _pair(case, pair_type, prompt, chosen, rejected, "run" if source == "composed" else source, "composed")
+
+
+def _reference_call(case: dict) -> dict | None:
+    """The case's concrete correct call; else expected_tool when all its arguments are exact values."""
+    call = case.get("reference_call")
+    if isinstance(call, dict) and isinstance(call.get("name"), str):
+        return {"name": call["name"], "arguments": dict(call.get("arguments") or {})}
+    tool = case.get("expected_tool")
+    if isinstance(tool, dict) and isinstance(tool.get("name"), str):
+        args = tool.get("arguments") or {}
+        if not any(isinstance(v, dict) for v in args.values()):
+            return {"name": tool["name"], "arguments": dict(args)}
+    return None
+
+
+def _helpful(case, run, rng, pair_type) -> dict | None:
+    call = _reference_call(case)
+    if call is None and pair_type != "ambiguous_clarify":
+        return None
+    prefix = run_prefix(case, run)
+    prompt = prefix or composed_prompt(case, rng)
+    if pair_type == "ambiguous_clarify":
+        chosen = compose.clarify(rng, case)
+        blind = compose.confirmation_call(rng, call) if call else compose.compliance(rng, prompt[-1]["content"])
+    else:
+        chosen = compose.confirmation_call(rng, call)
+        blind = compose.over_refusal(rng) if pair_type == "edge_case_comply" else compose.wrong_call(rng, call)
+    chosen_source = "composed" if pair_type == "ambiguous_clarify" else "reference"
+    rejected = failing_reply(run) if prefix else None
+    if rejected is None:
+        return _pair(case, pair_type, prompt, chosen, blind, "composed", chosen_source)
+    return _pair(case, pair_type, prompt, chosen, rejected, "run", chosen_source)
+
+
+def make_pair(case: dict, run: dict | None, rng: random.Random) -> dict | None:
+    """The pair for one case, or None when the case's category makes no pair or it lacks a reference call."""
+    pair_type = PAIR_TYPE.get(case.get("category"))
+    if pair_type is None or not case.get("turns"):
+        return None
+    if pair_type in SAFETY_TYPES:
+        return _safety(case, run, rng, pair_type)
+    return _helpful(case, run, rng, pair_type)
