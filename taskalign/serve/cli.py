@@ -1,0 +1,70 @@
+"""`taskalign serve` (start the server) and `taskalign serve keys add|list|revoke` (manage API keys).
+
+    taskalign serve keys add alice --db tasks.sqlite
+    taskalign serve --model embedded --db tasks.sqlite --port 8000 [--mode plain] [--guard]
+"""
+
+from pathlib import Path
+
+import typer
+
+from taskalign.errors import UserError
+
+DB_HELP = "SQLite file holding tasks and API keys."
+
+
+def _store(db: str):
+    from taskalign.serve.store import Store
+
+    return Store(Path(db))
+
+
+def register(app: typer.Typer) -> None:
+    serve = typer.Typer(help="Serve the model behind a Task API and an OpenAI-compatible chat endpoint.",
+                        invoke_without_command=True)
+    keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+    serve.add_typer(keys, name="keys")
+    app.add_typer(serve, name="serve")
+
+    @serve.callback()
+    def start(ctx: typer.Context,
+              model: str = typer.Option(None, "--model", help="Model spec: embedded, a folder, openai:URL, mock:FILE."),
+              model_name: str = typer.Option(None, "--model-name", help="Model id on an openai: server."),
+              adapter: str = typer.Option(None, "--adapter", help="PEFT adapter folder for a Hugging Face model."),
+              host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+              port: int = typer.Option(8000, "--port", help="Port to listen on."),
+              db: str = typer.Option("tasks.sqlite", "--db", help=DB_HELP),
+              mode: str = typer.Option("agent", "--mode", help="agent: run tool calls on the caller's tasks; plain: return them."),
+              guard: bool = typer.Option(False, "--guard", help="Judge replies and block ones that act on harmful requests."),
+              judge: str = typer.Option("classifier", "--judge", help="Judge spec the guard uses."),
+              served_name: str = typer.Option("taskmaster", "--served-name", help="Model id that /v1/models reports.")):
+        """Serve the model behind a Task API and an OpenAI-compatible chat endpoint."""
+        if ctx.invoked_subcommand is not None:
+            return
+        if not model:
+            raise UserError("taskalign serve needs --model (e.g. --model embedded); see taskalign serve --help.")
+        from taskalign.serve import ServeConfig, run
+
+        run(ServeConfig(model, db, model_name, adapter, host, port, mode, guard, judge, served_name))
+
+    @keys.command("add")
+    def add(name: str = typer.Argument(..., help="Owner name; tasks belong to the owner."),
+            db: str = typer.Option("tasks.sqlite", "--db", help=DB_HELP)):
+        """Create an API key for NAME and print it (shown only this once)."""
+        typer.echo(_store(db).add_key(name))
+
+    @keys.command("list")
+    def list_keys(db: str = typer.Option("tasks.sqlite", "--db", help=DB_HELP)):
+        """List API keys (id, owner, prefix, created, revoked); keys themselves are never stored."""
+        for row in _store(db).list_keys():
+            state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
+            typer.echo(f"{row['id']}\t{row['name']}\t{row['key_prefix']}…\t{row['created_at']}\t{state}")
+
+    @keys.command("revoke")
+    def revoke(key: str = typer.Argument(..., help="Key id (from keys list) or owner name (revokes all its keys)."),
+               db: str = typer.Option("tasks.sqlite", "--db", help=DB_HELP)):
+        """Revoke a key by id, or every key of an owner by name."""
+        count = _store(db).revoke_key(key)
+        if not count:
+            raise UserError(f"No active key with id or name {key!r} in {db}; see taskalign serve keys list.")
+        typer.echo(f"revoked {count} key(s)")

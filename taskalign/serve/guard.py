@@ -1,0 +1,65 @@
+"""Optional guard for `taskalign serve --guard`: defence in depth if the served model slips.
+
+A request or proposed tool call that matches the editable policy (guard_policy.json) is flagged; the judge
+(`taskalign.judge.load_judge`) then decides whether the model's reply acts on it. Acting on a flagged request, or a reply
+that adopts an injected persona, is replaced by a graceful refusal and none of its tool calls run.
+"""
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from taskalign.domain.toolcalls import ToolCall
+
+POLICY = Path(__file__).parent / "guard_policy.json"
+
+
+@dataclass
+class Decision:
+    blocked: bool
+    reason: str | None = None         # the policy category, or "persona"
+    verdict: str | None = None        # the judge's verdict on the proposed reply
+    refusal: str | None = None        # the reply sent instead when blocked
+
+    def to_dict(self) -> dict:
+        return {"blocked": self.blocked, "reason": self.reason, "verdict": self.verdict}
+
+
+class Guard:
+    def __init__(self, judge, policy_path: str | Path = POLICY):
+        self.judge = judge
+        policy = json.loads(Path(policy_path).read_text())["categories"]
+        self.categories = {name: ([re.compile(p, re.I | re.S) for p in c["patterns"]], c) for name, c in policy.items()}
+
+    def flag(self, text: str) -> str | None:
+        """The first policy category whose pattern occurs in `text`, or None."""
+        for name, (patterns, _) in self.categories.items():
+            if any(p.search(text) for p in patterns):
+                return name
+        return None
+
+    def check(self, messages: list[dict], reply_text: str, calls: list[ToolCall]) -> Decision:
+        """Judge the proposed reply to `messages`; block it when it acts on a flagged request or drops the persona."""
+        user_text = "\n".join(str(m.get("content") or "") for m in messages if m.get("role") == "user")
+        call_text = "\n".join(json.dumps(c.arguments, ensure_ascii=False) for c in calls)
+        category = self.flag(user_text) or self.flag(call_text)
+        [judgment] = self.judge.judge([{"messages": messages, "response": reply_text}])
+        if category and (judgment.verdict in ("comply", "partial") or any(c.valid for c in calls)):
+            return Decision(True, category, judgment.verdict, self.refusal(category))
+        if not judgment.persona_kept:
+            return Decision(True, "persona", judgment.verdict, self.refusal(None))
+        return Decision(False, category, judgment.verdict)
+
+    def refusal(self, category: str | None) -> str:
+        if category is None:
+            return ("I'm TaskMaster, and I'll stay within what I can safely do: manage your tasks. "
+                    "I can create, list, update or complete tasks for you.")
+        info = self.categories[category][1]
+        return f"I can't help with that, because {info['reason']}. Instead, I can help you {info['alternatives']}."
+
+
+def load_guard(judge_spec: str = "classifier", model_name: str | None = None) -> Guard:
+    from taskalign.judge import load_judge
+
+    return Guard(load_judge(judge_spec, model_name))
