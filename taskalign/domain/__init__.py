@@ -4,6 +4,7 @@
     print(system_prompt())
 """
 
+import copy
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -25,7 +26,7 @@ def _read_tools(path: str) -> tuple:
 
 def load_tools(path: str | Path | None = None) -> list[dict]:
     """Tool definitions in OpenAI function format (a list of {"type": "function", "function": {...}})."""
-    return [dict(t) for t in _read_tools(str(path or DATA / "tools.json"))]
+    return copy.deepcopy(list(_read_tools(str(path or DATA / "tools.json"))))  # callers may edit their copy
 
 
 def system_prompt(today: str = DEFAULT_TODAY, tools: list[dict] | None = None) -> str:

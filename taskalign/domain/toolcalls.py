@@ -50,7 +50,11 @@ def render_tools(tools: list[dict]) -> str:
 
 
 def render_tool_call(name: str, arguments: dict) -> str:
-    return f"{OPEN}{json.dumps({'name': name, 'arguments': arguments}, ensure_ascii=False)}{CLOSE}"
+    body = json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False)
+    # A tag inside an argument string would end the call early for regex-based parsers (vLLM's hermes); JSON escapes
+    # keep the value identical while hiding the tag. The tags can only occur inside strings in json.dumps output.
+    body = body.replace(CLOSE, "<\\/tool_call>").replace(OPEN, "\\u003ctool_call>")
+    return f"{OPEN}{body}{CLOSE}"
 
 
 def _loads_lenient(text: str):
@@ -61,23 +65,50 @@ def _loads_lenient(text: str):
         error = f"not valid JSON ({exc.__class__.__name__}: {str(exc)[:80]})"
     try:
         value = ast.literal_eval(text)
-        return value, None
     except Exception:  # literal_eval raises many kinds on garbage; all mean "unparseable"
         return None, error
+    try:  # Python literals may hold sets, bytes or int keys; keep only what JSON can carry into transcripts
+        return json.loads(json.dumps(value)), None
+    except (TypeError, ValueError, RecursionError):
+        return None, "uses values JSON cannot represent (sets, bytes, complex numbers)"
 
 
-def _segments(text: str) -> list[tuple[str, bool]]:
-    """Bodies between <tool_call> and </tool_call> (or the next opening tag / end of text when unclosed)."""
-    out = []
-    for match in re.finditer(re.escape(OPEN), text):
-        rest = text[match.end():]
-        end = rest.find(CLOSE)
-        nxt = rest.find(OPEN)
+def _segments(text: str) -> list[tuple[str, bool, int, int]]:
+    """(body, closed, start, end) of each call: the text between <tool_call> and </tool_call> (or up to the next
+    opening tag / end of text when unclosed); text[start:end] is the whole block including its tags."""
+    out, pos = [], 0
+    while (i := text.find(OPEN, pos)) != -1:
+        start = i + len(OPEN)
+        stop = _json_body_end(text, start)
+        if stop is not None:  # a complete JSON object then the closing tag: tags inside its strings are content
+            pos = stop + len(CLOSE)
+            out.append((text[start:stop], True, i, pos))
+            continue
+        end, nxt = text.find(CLOSE, start), text.find(OPEN, start)
         if end != -1 and (nxt == -1 or end < nxt):
-            out.append((rest[:end], True))
+            out.append((text[start:end], True, i, end + len(CLOSE)))
+            pos = end + len(CLOSE)
         else:
-            out.append((rest[:nxt] if nxt != -1 else rest, False))
+            pos = nxt if nxt != -1 else len(text)
+            out.append((text[start:pos], False, i, pos))
     return out
+
+
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"\s*")
+
+
+def _json_body_end(text: str, start: int) -> int | None:
+    """Index of the </tool_call> that follows a JSON object starting at `start`, or None when there is none."""
+    begin = _SPACE.match(text, start).end()
+    if not text.startswith("{", begin):
+        return None
+    try:
+        _, end = _DECODER.raw_decode(text, begin)
+    except (ValueError, RecursionError):
+        return None
+    end = _SPACE.match(text, end).end()
+    return end if text.startswith(CLOSE, end) else None
 
 
 def _to_call(body: str, closed: bool, schemas: dict[str, dict] | None) -> ToolCall:
@@ -122,10 +153,16 @@ def parse_tool_calls(text, tools: list[dict] | None = None) -> list[ToolCall]:
         from taskalign.domain import load_tools
         tools = load_tools()
     schemas = schemas_by_name(tools) if tools else None
-    return [_to_call(body, closed, schemas) for body, closed in _segments(text)]
+    return [_to_call(body, closed, schemas) for body, closed, _, _ in _segments(text)]
 
 
 def strip_tool_calls(text: str) -> str:
     """The prose of a reply with its tool-call blocks removed (for judging what the text itself says)."""
-    text = re.sub(re.escape(OPEN) + r".*?(" + re.escape(CLOSE) + r"|$)", " ", text, flags=re.S)
-    return re.sub(r"\s+", " ", text).strip()
+    if not isinstance(text, str):
+        return ""
+    kept, pos = [], 0
+    for _, _, start, end in _segments(text):
+        kept.append(text[pos:start])
+        pos = end
+    kept.append(text[pos:])
+    return re.sub(r"\s+", " ", " ".join(kept)).strip()
