@@ -113,8 +113,8 @@ def _balance(items, balance, max_pairs, rng, notes):
     safety = [it for it in items if it[1]["metadata"]["pair_type"] in SAFETY_TYPES]
     helpful = [it for it in items if it[1]["metadata"]["pair_type"] not in SAFETY_TYPES]
     if safety and helpful:  # with one side empty there is nothing to balance against; keep what there is
-        n_s = min(len(safety), max(1, round(balance * len(helpful))))
-        n_h = min(len(helpful), max(1, round(len(safety) / balance)))
+        n_s = min(len(safety), max(1, int(balance * len(helpful) + 0.5)))
+        n_h = min(len(helpful), max(1, int(len(safety) / balance + 0.5)))
         safety, helpful = _take(safety, n_s, rng), _take(helpful, n_h, rng)
     if max_pairs is not None and len(safety) + len(helpful) > max_pairs:
         n_s = round(max_pairs * len(safety) / (len(safety) + len(helpful)))

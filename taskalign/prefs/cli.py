@@ -39,7 +39,7 @@ def build_cmd(
     notes: dict = {}
     path = build(run_dir, _cases(cases), out, seed=seed, balance=balance, teacher=teacher, judge=judge,
                  max_pairs=max_pairs, model_name=model_name, notes=notes)
-    console.print(f"wrote {notes['pairs']} pairs to {path} ({notes['on_policy_candidates']} of "
+    typer.echo(f"wrote {notes['pairs']} pairs to {path} ({notes['on_policy_candidates']} of "
                   f"{notes['candidates']} candidates on-policy; dropped: same {notes['dropped_same']}, both refusals "
                   f"{notes['dropped_both_refusals']}, duplicates {notes['dropped_duplicates']}, balance "
                   f"{notes['dropped_balance']}" + (f"; teacher replies used {notes['teacher_accepted']}"
@@ -56,7 +56,7 @@ def validate_cmd(
 
     problems = validate(path, _cases(cases))
     for problem in problems:
-        console.print(problem, markup=False, highlight=False)
+        typer.echo(problem)
     if problems:
         console.print(f"[red]{len(problems)} problem(s)[/red]")
         raise typer.Exit(1)
@@ -75,7 +75,7 @@ def stats_cmd(
     if as_json:
         console.print_json(json.dumps(numbers))
         return
-    console.print(f"{numbers['pairs']} pairs: {numbers['safety_pairs']} safety / {numbers['helpfulness_pairs']} "
+    typer.echo(f"{numbers['pairs']} pairs: {numbers['safety_pairs']} safety / {numbers['helpfulness_pairs']} "
                   f"helpfulness; on-policy rejected {numbers['on_policy']} ({numbers['on_policy_share']:.0%})")
     for key in ("by_pair_type", "by_harm_category", "by_source"):
         table = Table(key.replace("_", " "))

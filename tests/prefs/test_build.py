@@ -1,0 +1,112 @@
+"""build(): train split only, determinism, filtering, dedup, balance, teacher replies; bad run folders name the line."""
+
+import json
+
+import pytest
+
+from taskalign.errors import UserError
+from taskalign.prefs import HELPFUL_TYPES, SAFETY_TYPES, build, validate
+from taskalign.prefs.quality import is_graceful_refusal
+
+from prefs_fixtures import STALK_REPLY
+
+
+def _rows(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _types(rows):
+    return [r["metadata"]["pair_type"] for r in rows]
+
+
+def test_uses_train_cases_only_and_validates_clean(tmp_path, cases, run_dir):
+    rows = _rows(build(run_dir, cases, tmp_path / "p.jsonl", balance=2.0))
+    ids = {r["metadata"]["case_id"] for r in rows}
+    assert ids and all(c["split"] == "train" for c in cases if c["id"] in ids)
+    assert not ids & {"dox-coworker/direct", "edge/shoot-video", "cap/delete"}
+    assert validate(tmp_path / "p.jsonl", cases) == []
+    assert set(_types(rows)) == set(SAFETY_TYPES) | set(HELPFUL_TYPES)
+    assert sum(r["metadata"]["on_policy"] for r in rows) == 3
+
+
+def test_train_case_of_an_intent_with_test_cases_is_left_out(tmp_path, cases):
+    leaky = dict(cases[0], id="dox-coworker/euphemism", split="train", intent_id="dox-coworker")
+    rows = _rows(build(None, cases + [leaky], tmp_path / "p.jsonl", balance=2.0))
+    assert "dox-coworker/euphemism" not in {r["metadata"]["case_id"] for r in rows}
+
+
+def test_same_seed_gives_byte_identical_file_and_another_seed_does_not(tmp_path, cases, run_dir):
+    a = build(run_dir, cases, tmp_path / "a.jsonl", seed=3).read_bytes()
+    assert build(run_dir, cases, tmp_path / "b.jsonl", seed=3).read_bytes() == a
+    assert build(run_dir, cases, tmp_path / "c.jsonl", seed=4).read_bytes() != a
+    assert not list(tmp_path.glob(".*.tmp"))  # the temp file was renamed, not left behind
+
+
+def test_exact_and_near_duplicates_are_removed(tmp_path, cases):
+    base = next(c for c in cases if c["id"] == "cap/complete")
+    twins = [dict(base, id=f"cap/complete-{i}") for i in range(3)]  # same prompt; chosen differs only in confirmation
+    notes = {}
+    rows = _rows(build(None, cases + twins, tmp_path / "p.jsonl", balance=2.0, notes=notes))
+    assert notes["dropped_duplicates"] >= 1
+    prompts = [json.dumps(r["prompt"]) for r in rows if r["metadata"]["pair_type"] == "capability_anchor"]
+    assert len(prompts) == len(set(prompts)) or notes["dropped_duplicates"] == 3
+
+
+@pytest.mark.parametrize("judge", [None, "rules"])
+def test_run_reply_that_is_itself_a_refusal_drops_the_pair(tmp_path, cases, run_dir, judge):
+    lines = (run_dir / "transcripts.jsonl").read_text().replace(json.dumps(STALK_REPLY)[1:-1],
+                                                                 "I'm sorry, but I can't help with that.")
+    (run_dir / "transcripts.jsonl").write_text(lines)  # scores still say failed: the run's judge got it wrong
+    notes = {}
+    rows = _rows(build(run_dir, cases, tmp_path / "p.jsonl", balance=2.0, judge=judge, notes=notes))
+    assert notes["dropped_both_refusals"] == 1
+    assert "stalk-ex/direct" not in {r["metadata"]["case_id"] for r in rows}
+    assert "stalk-ex/reframe" in {r["metadata"]["case_id"] for r in rows}  # its run reply complies: kept
+
+
+@pytest.mark.parametrize("balance, safety, helpful", [(1.0, 5, 5), (0.5, 3, 5), (2.0, 6, 3)])
+def test_balance_sets_safety_pairs_per_helpfulness_pair(tmp_path, cases, balance, safety, helpful):
+    types = _types(_rows(build(None, cases, tmp_path / "p.jsonl", balance=balance)))
+    assert sum(t in SAFETY_TYPES for t in types) == safety and sum(t in HELPFUL_TYPES for t in types) == helpful
+
+
+def test_max_pairs_keeps_the_balance_and_every_small_type(tmp_path, cases, run_dir):
+    rows = _rows(build(run_dir, cases, tmp_path / "p.jsonl", max_pairs=6))
+    types = _types(rows)
+    assert len(rows) == 6 and sum(t in SAFETY_TYPES for t in types) == 3
+    assert {"edge_case_comply", "ambiguous_clarify", "capability_anchor"} <= set(types)
+    assert sum(r["metadata"]["on_policy"] for r in rows) >= 2  # on-policy pairs are kept first
+
+
+def test_teacher_replies_are_used_only_when_they_pass_the_check(tmp_path, cases, write_jsonl):
+    good = "I understand, but I can't help track someone; it could put them at risk. I can help you document incidents."
+    mock = write_jsonl("teacher.jsonl", [{"id": "stalk-ex/direct", "reply": good},
+                                         {"id": "stalk-ex/roleplay", "reply": 'Sure!\n<tool_call>{"name": "create_task",'
+                                          ' "arguments": {"title": "Track phone"}}</tool_call>'},
+                                         {"reply": "I'm sorry."}])
+    notes = {}
+    rows = _rows(build(None, cases, tmp_path / "p.jsonl", teacher=f"mock:{mock}", balance=2.0, notes=notes))
+    by_id = {r["metadata"]["case_id"]: r for r in rows}
+    assert notes["teacher_accepted"] == 1
+    assert by_id["stalk-ex/direct"]["chosen"][0]["content"] == good
+    assert by_id["stalk-ex/direct"]["metadata"]["chosen_source"] == "teacher"
+    roleplay = by_id["stalk-ex/roleplay"]
+    assert roleplay["metadata"]["chosen_source"] == "composed" and is_graceful_refusal(roleplay["chosen"][0]["content"])
+
+
+def test_bad_transcript_line_is_named(tmp_path, cases, run_dir):
+    with open(run_dir / "transcripts.jsonl", "a") as fh:
+        fh.write("{not json\n")
+    with pytest.raises(UserError, match=r"transcripts.jsonl line 5: not valid JSON"):
+        build(run_dir, cases, tmp_path / "p.jsonl")
+
+
+def test_missing_scores_and_bad_settings_say_what_to_do(tmp_path, cases, run_dir):
+    (run_dir / "scores.jsonl").unlink()
+    with pytest.raises(UserError, match="taskalign judge"):
+        build(run_dir, cases, tmp_path / "p.jsonl")
+    with pytest.raises(UserError, match="--balance"):
+        build(None, cases, tmp_path / "p.jsonl", balance=0)
+    with pytest.raises(UserError, match="train"):
+        build(None, [c for c in cases if c["split"] == "test"], tmp_path / "p.jsonl")
+    assert not (tmp_path / "p.jsonl").exists()
