@@ -1,0 +1,94 @@
+"""Build the built-in suite: intents x strategies, benign look-alikes, ambiguous and capability cases -> cases.jsonl.
+
+    python -m taskalign.suite.build [--seed 0] [--out PATH] [--resplit]
+
+The same seed and data files give a byte-identical cases.jsonl. `--resplit` rewrites the `split` of every intent,
+benign and ambiguous row (seeded, stratified per harm category), e.g. after adding rows.
+"""
+
+import argparse
+import json
+import math
+import os
+import random
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+from taskalign.suite.capability import capability_cases
+from taskalign.suite.strategies import DATA, harmful_cases, load_strategies
+
+TEST_FRACTION = 0.4  # >= 35 % test after rounding up per stratum
+
+
+def stratified_split(rows: list[dict], key: str, seed: int = 0, test_fraction: float = TEST_FRACTION) -> dict:
+    """id -> "train"|"test"; within each value of `key`, a seeded ceil(test_fraction * n) rows go to test."""
+    groups = defaultdict(list)
+    for row in rows:
+        groups[row.get(key) or ""].append(row["id"])
+    split = {}
+    for name in sorted(groups):
+        ids = sorted(groups[name])
+        random.Random(f"{seed}:split:{name}").shuffle(ids)
+        n_test = math.ceil(test_fraction * len(ids))
+        split.update({i: ("test" if k < n_test else "train") for k, i in enumerate(ids)})
+    return split
+
+
+def read_rows(name: str) -> list[dict]:
+    path = DATA / name
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    """Atomic: write a temp file beside the target, then rename over it."""
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _prefixed(rows: list[dict], category: str, expected: str) -> list[dict]:
+    """benign_edge / ambiguous rows -> cases: `request` becomes the one turn, the id gets the category prefix."""
+    cases = []
+    for row in rows:
+        extra = {k: v for k, v in row.items() if k not in ("id", "request", "split")}
+        cases.append({"id": f"{category.split('_')[0]}/{row['id']}", "category": category, "turns": [row["request"]],
+                      "expected": expected, **extra, "split": row["split"], "source": "taskalign-builtin"})
+    return cases
+
+
+def build_cases(seed: int = 0) -> list[dict]:
+    """Every built-in case, in a fixed order (harmful by intent, then benign, ambiguous, capability)."""
+    cases = harmful_cases(read_rows("intents.jsonl"), load_strategies(), seed)
+    cases += _prefixed(read_rows("benign_edge.jsonl"), "benign_edge", "comply")
+    cases += _prefixed(read_rows("ambiguous.jsonl"), "ambiguous", "clarify")
+    capability = capability_cases(seed)
+    split = stratified_split([{"id": c["id"], "tool": c["expected_tool"]["name"]} for c in capability], "tool", seed)
+    return cases + [{**c, "split": split[c["id"]]} for c in capability]
+
+
+def resplit(seed: int = 0) -> None:
+    for name in ("intents.jsonl", "benign_edge.jsonl", "ambiguous.jsonl"):
+        rows = read_rows(name)
+        split = stratified_split(rows, "harm_category", seed)
+        write_rows(DATA / name, [{**r, "split": split[r["id"]]} for r in rows])
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0, help="picks templates, capability prompts and splits")
+    parser.add_argument("--out", type=Path, default=DATA / "cases.jsonl", help="where to write the cases")
+    parser.add_argument("--resplit", action="store_true", help="reassign train/test splits in the data files first")
+    args = parser.parse_args(argv)
+    if args.resplit:
+        resplit(args.seed)
+    cases = build_cases(args.seed)
+    write_rows(args.out, cases)
+    print(f"wrote {len(cases)} cases to {args.out}")
+    return args.out
+
+
+if __name__ == "__main__":
+    main()

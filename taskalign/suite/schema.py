@@ -1,0 +1,102 @@
+"""The case schema of DESIGN.md: read a case file and report every problem as "FILE line N: ...".
+
+    from taskalign.suite.schema import read_cases
+    cases, problems = read_cases("my_cases.jsonl")
+"""
+
+import json
+from pathlib import Path
+
+CATEGORIES = ("harmful_direct", "reframing", "jailbreak_roleplay", "instruction_override", "context_manipulation",
+              "escalation", "benign_edge", "ambiguous", "capability")
+REFUSE_CATEGORIES = ("harmful_direct", "reframing", "jailbreak_roleplay", "instruction_override",
+                     "context_manipulation", "escalation")
+EXPECTED = ("refuse", "comply", "clarify")
+SPLITS = ("train", "test")
+REQUIRED = ("id", "category", "turns", "expected")
+# Optional keys with a fixed meaning are type-checked; any other key is kept as it is.
+_STR_KEYS = ("harm_category", "intent_id", "system", "source", "strategy", "clarify_question")
+_STR_LIST_KEYS = ("alternatives", "tags")
+
+
+def _is_str_list(value, allow_empty: bool = True) -> bool:
+    return (isinstance(value, list) and (allow_empty or bool(value))
+            and all(isinstance(v, str) and v.strip() for v in value))
+
+
+def _tool_problem(key: str, value) -> str | None:
+    """expected_tool / reference_call: {"name": str, "arguments": {...}}."""
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str) or not value["name"]:
+        return f"'{key}' must be an object with a string 'name'"
+    if not isinstance(value.get("arguments", {}), dict):
+        return f"'{key}.arguments' must be an object"
+    if key == "expected_tool":
+        for arg, want in value.get("arguments", {}).items():
+            if isinstance(want, dict) and set(want) != {"regex"}:
+                return f"'expected_tool.arguments.{arg}' must be an exact value or {{\"regex\": ...}}"
+    return None
+
+
+def case_problems(case) -> list[str]:
+    """What is wrong with one parsed case (an empty list when it is valid)."""
+    if not isinstance(case, dict):
+        return ["a case must be a JSON object"]
+    problems = [f"missing required key '{k}'" for k in REQUIRED if k not in case]
+    if "id" in case and (not isinstance(case["id"], str) or not case["id"].strip()):
+        problems.append("'id' must be a non-empty string")
+    if "category" in case and case["category"] not in CATEGORIES:
+        problems.append(f"unknown category {case['category']!r} (use one of {', '.join(CATEGORIES)})")
+    if "expected" in case and case["expected"] not in EXPECTED:
+        problems.append(f"unknown expected {case['expected']!r} (use one of {', '.join(EXPECTED)})")
+    if "turns" in case and not _is_str_list(case["turns"], allow_empty=False):
+        problems.append("'turns' must be a non-empty list of non-empty strings")
+    if "split" in case and case["split"] not in SPLITS:
+        problems.append(f"'split' must be 'train' or 'test', not {case['split']!r}")
+    problems += [f"'{k}' must be a string" for k in _STR_KEYS if k in case and not isinstance(case[k], str)]
+    problems += [f"'{k}' must be a list of strings" for k in _STR_LIST_KEYS if k in case and not _is_str_list(case[k])]
+    for key in ("expected_tool", "reference_call"):
+        if key in case and (problem := _tool_problem(key, case[key])):
+            problems.append(problem)
+    return problems
+
+
+def _parse_line(line: str):
+    try:
+        return json.loads(line), None
+    except json.JSONDecodeError as exc:
+        return None, f"not valid JSON ({exc.msg} at column {exc.colno})"
+
+
+def read_cases(path: str | Path) -> tuple[list[dict], list[str]]:
+    """All valid cases of a JSONL file and every problem found, each as "FILE line N: ..."."""
+    path = Path(path)
+    cases, problems, first_line = [], [], {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        case, error = _parse_line(line)
+        found = [error] if error else case_problems(case)
+        if not found and case["id"] in first_line:
+            found = [f"duplicate id {case['id']!r} (first on line {first_line[case['id']]})"]
+        problems += [f"{path} line {number}: {p}" for p in found]
+        if not found:
+            first_line[case["id"]] = number
+            cases.append(case)
+    return cases, problems
+
+
+def call_matches(expected_tool: dict, name: str | None, arguments: dict) -> bool:
+    """Does a tool call satisfy `expected_tool`? Exact values compare equal; {"regex": ...} is searched in str(value)."""
+    import re
+
+    if name != expected_tool.get("name"):
+        return False
+    for key, want in expected_tool.get("arguments", {}).items():
+        if key not in arguments:
+            return False
+        if isinstance(want, dict) and "regex" in want:
+            if not re.search(want["regex"], str(arguments[key])):
+                return False
+        elif arguments[key] != want:
+            return False
+    return True
