@@ -1,0 +1,171 @@
+"""Pieces `train sft`, `train dpo` and `train merge` share: reading JSONL, loading a model spec for training,
+device defaults, LoRA config, a per-step metrics log, and saving adapter + merged model + `taskalign_model.json`.
+
+Not a command itself; see taskalign/train/sft.py and dpo.py.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from taskalign.errors import UserError
+
+# SmolLM2 / ChatML rendering with {% generation %} markers, so TRL can mask the loss to assistant turns. It renders the
+# same text as the model's own template whenever a system message is present (taskalign always sends one).
+CHATML_TRAINING = (
+    "{% for message in messages %}{% if message['role'] == 'assistant' %}{{ '<|im_start|>assistant\n' }}"
+    "{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}{{ '\n' }}"
+    "{% else %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}{% endif %}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+
+
+def set_threads() -> int:
+    """All cores this process may use; torch's default can oversubscribe a shared 2-core machine."""
+    import torch
+
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(max(1, n))
+    return n
+
+
+def read_jsonl(path: str | Path, required: tuple[str, ...], what: str) -> list[dict]:
+    """Rows of a JSONL file; a missing file, a malformed line or a missing key is a UserError naming file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} file {path} does not exist; check the path.")
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise UserError(f"{path}:{number} is not valid JSON ({exc.msg}); fix or delete that line.") from None
+        missing = [k for k in required if not isinstance(row, dict) or k not in row]
+        if missing:
+            raise UserError(f"{path}:{number} lacks {', '.join(missing)}; each {what} row needs {', '.join(required)}.")
+        rows.append(row)
+    if not rows:
+        raise UserError(f"{what} file {path} has no rows; pass a JSONL file with at least one row.")
+    return rows
+
+
+def on_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def device_args() -> dict:
+    """TrainingArguments that differ by device. TRL defaults to bf16 and gradient checkpointing, both slow on CPU."""
+    if on_gpu():
+        return {"bf16": True}
+    return {"use_cpu": True, "bf16": False, "activation_checkpointing": False}
+
+
+def base_record(spec: str) -> str:
+    """The spec to write as `base`: an existing local folder becomes absolute, so it resolves from any directory."""
+    return str(Path(spec).resolve()) if spec not in ("embedded",) and Path(spec).exists() else spec
+
+
+def load_for_training(spec: str, adapter: str | None = None):
+    """(model, tokenizer) from any spec `resolve_hf` accepts; an adapter (given or implied) is merged in first."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from taskalign.models import resolve_hf
+
+    if spec.startswith(("openai:", "mock:")):
+        raise UserError(f"--model {spec} cannot be trained; pass 'embedded', a Hugging Face model folder or hub id.")
+    path, adapter = resolve_hf(spec, adapter)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if on_gpu() else torch.float32)
+    except OSError as exc:
+        raise UserError(f"Could not load a model from {path!r} ({str(exc).splitlines()[0][:160]}); "
+                        "pass a folder with config.json and weights, a hub id, or 'embedded'.") from exc
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def lora_config(r: int, alpha: int, dropout: float = 0.0, targets: str | list[str] = "all-linear"):
+    from peft import LoraConfig
+
+    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type="CAUSAL_LM")
+
+
+def metrics_callback(path: Path):
+    """A TrainerCallback appending each log record (one JSON object per logged step) to `path`, flushed per line."""
+    from transformers import TrainerCallback
+
+    class MetricsLog(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and state.is_world_process_zero:
+                with open(path, "a") as fh:
+                    fh.write(json.dumps({"step": state.global_step, "epoch": state.epoch, "time": round(time.time(), 2),
+                                         **logs}) + "\n")
+                    fh.flush()
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("")  # a new run starts a new log
+    return MetricsLog()
+
+
+def write_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+    tmp.replace(path)
+
+
+def save_model(model, tokenizer, out: Path, merge: bool) -> dict:
+    """Save a PEFT model as out/adapter plus (merge=True) a merged full model in out/; or a full model in out/.
+
+    Returns what was written, for taskalign_model.json. The merged folder loads with `load_model(out)`.
+    """
+    from peft import PeftModel
+
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out / "adapter", ignore_errors=True)  # a stale adapter from an earlier run would mislead
+    with contextlib.suppress(OSError):
+        (out / "checkpoints").rmdir()  # the trainer makes it even with save_strategy="no"; drop it when empty
+    if not isinstance(model, PeftModel):
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        return {"merged": True, "adapter": None}
+    if not merge:
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        return {"merged": False, "adapter": "."}
+    model.save_pretrained(out / "adapter")
+    tokenizer.save_pretrained(out / "adapter")
+    merged = model.merge_and_unload()
+    merged.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return {"merged": True, "adapter": "adapter"}
+
+
+def save_trained(trainer, tokenizer, out: Path, merge: bool) -> dict:
+    """Like save_model, but under multi-GPU (ZeRO-3 / FSDP) let the trainer gather the shards and skip the merge."""
+    if trainer.accelerator.num_processes > 1:
+        trainer.save_model(str(out))  # merge afterwards with `taskalign train merge`
+        if trainer.accelerator.is_main_process:
+            tokenizer.save_pretrained(out)
+        return {"merged": False, "adapter": "." if (out / "adapter_config.json").is_file() else None}
+    return save_model(trainer.model, tokenizer, out, merge)
+
+
+def is_main(trainer) -> bool:
+    return trainer.accelerator.is_main_process
+
+
+def settings_dict(settings) -> dict:
+    return {f.name: getattr(settings, f.name) for f in fields(settings)}

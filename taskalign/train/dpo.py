@@ -1,0 +1,159 @@
+"""Alignment DPO: preference-train a model on prefs.jsonl with TRL's DPOTrainer (+ PEFT LoRA unless --full).
+
+    taskalign train dpo --model models/taskmaster --data prefs.jsonl --out models/aligned [--config configs/dpo.yaml]
+
+Settings come from DPOSettings defaults < YAML file < CLI flags; the YAML `dpo:` block passes any DPOConfig field
+through untouched. Writes the merged model (+ OUT/adapter), metrics.jsonl, train_config.json, train_summary.json
+(with a likelihood-displacement warning when logps/chosen keeps falling while margins grow) and taskalign_model.json.
+"""
+
+import time
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import yaml
+
+from taskalign.errors import UserError
+from taskalign.train import common
+
+
+@dataclass
+class DPOSettings:
+    model: str = field(default="models/taskmaster", metadata={"help": "Model spec to align (folder, adapter, embedded)."})
+    data: str = field(default="prefs.jsonl", metadata={"help": "Preference pairs JSONL (prompt/chosen/rejected)."})
+    out: str = field(default="models/aligned", metadata={"help": "Output folder."})
+    beta: float = field(default=0.1, metadata={"help": "DPO beta: how far the policy may move from the reference."})
+    learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate (LoRA ~5e-5; full ~5e-7..5e-6)."})
+    epochs: float = field(default=1.0, metadata={"help": "Passes over the pairs."})
+    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
+    batch_size: int = field(default=4, metadata={"help": "Pairs per optimizer step."})
+    max_length: int = field(default=512, metadata={"help": "Longest prompt+reply in tokens; longer ones are cut."})
+    full: bool = field(default=False, metadata={"help": "Full fine-tuning instead of LoRA."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
+    lora_targets: str = field(default="all-linear", metadata={"help": "LoRA target modules (comma list or all-linear)."})
+    sft_weight: float = field(default=0.0, metadata={"help": "Weight of an SFT term on chosen replies (0: pure DPO)."})
+    precompute_ref: bool = field(default=True, metadata={"help": "Compute reference log-probs once before training."})
+    merge: bool = field(default=True, metadata={"help": "Also save the adapter merged into a full model folder."})
+    seed: int = field(default=0, metadata={"help": "Seed for shuffling and LoRA init."})
+    report_to: str = field(default="none", metadata={"help": "none | tensorboard | wandb | mlflow"})
+    dpo: dict = field(default_factory=dict, metadata={"help": "Any other DPOConfig field, passed through as is."})
+
+
+def load_settings(config: str | Path | None = None, **overrides) -> DPOSettings:
+    """Defaults, then the YAML file, then overrides that are not None; unknown keys are errors naming the key."""
+    values = {}
+    if config:
+        path = Path(config)
+        if not path.is_file():
+            raise UserError(f"Config file {path} does not exist; check the --config path.")
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise UserError(f"{path} is not valid YAML ({str(exc).splitlines()[0]}); fix the file.") from None
+        if not isinstance(values, dict):
+            raise UserError(f"{path} must be a YAML mapping of settings; see configs/dpo.yaml.")
+        known = {f.name for f in fields(DPOSettings)}
+        for key in values:
+            if key not in known:
+                raise UserError(f"{path}: unknown setting {key!r}; known settings are {', '.join(sorted(known))} "
+                                "(DPOConfig fields go under 'dpo:').")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    settings = replace(DPOSettings(), **values)
+    check_dpo_block(settings.dpo, str(config or "dpo settings"))
+    return settings
+
+
+def check_dpo_block(block: dict, where: str) -> None:
+    from trl import DPOConfig
+
+    if not isinstance(block, dict):
+        raise UserError(f"{where}: 'dpo' must be a mapping of DPOConfig fields.")
+    known = {f.name for f in fields(DPOConfig)}
+    for key in block:
+        if key not in known:
+            raise UserError(f"{where}: dpo.{key} is not a trl.DPOConfig field; check the spelling (TRL {_trl_version()}).")
+
+
+def _trl_version() -> str:
+    import trl
+
+    return trl.__version__
+
+
+def dpo_config(settings: DPOSettings, out: Path):
+    from trl import DPOConfig
+
+    args = dict(output_dir=str(out / "checkpoints"), beta=settings.beta, learning_rate=settings.learning_rate,
+                num_train_epochs=settings.epochs, max_steps=settings.max_steps,
+                per_device_train_batch_size=settings.batch_size, max_length=settings.max_length,
+                precompute_ref_log_probs=settings.precompute_ref, logging_steps=1, save_strategy="no",
+                report_to=settings.report_to, seed=settings.seed, lr_scheduler_type="cosine", warmup_steps=1,
+                **common.device_args())
+    if settings.sft_weight > 0:
+        args.update(loss_type=["sigmoid", "sft"], loss_weights=[1.0, settings.sft_weight])
+    args.update(settings.dpo)
+    try:
+        return DPOConfig(**args)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"DPO settings rejected by trl.DPOConfig: {exc}") from None
+
+
+def displacement_warning(records: list[dict], min_points: int = 6, min_drop: float = 1.0) -> str | None:
+    """A warning when logps/chosen falls steadily while rewards/margins grow (the model un-learns its chosen replies)."""
+    rows = [r for r in records if "logps/chosen" in r and "rewards/margins" in r]
+    if len(rows) < min_points:
+        return None
+    k = max(2, len(rows) // 3)
+    first_lp = sum(r["logps/chosen"] for r in rows[:k]) / k
+    last_lp = sum(r["logps/chosen"] for r in rows[-k:]) / k
+    first_m = sum(r["rewards/margins"] for r in rows[:k]) / k
+    last_m = sum(r["rewards/margins"] for r in rows[-k:]) / k
+    falling = sum(b["logps/chosen"] < a["logps/chosen"] for a, b in zip(rows, rows[1:])) >= 0.6 * (len(rows) - 1)
+    if last_lp < first_lp - min_drop and last_m > first_m and falling:
+        return (f"likelihood displacement: logps/chosen fell from {first_lp:.1f} to {last_lp:.1f} while margins grew "
+                f"from {first_m:.2f} to {last_m:.2f}; try sft_weight > 0, a lower learning rate or more distinct pairs.")
+    return None
+
+
+def load_pairs(path: str) -> list[dict]:
+    rows = common.read_jsonl(path, ("prompt", "chosen", "rejected"), "preference")
+    return [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows]
+
+
+def run(settings: DPOSettings, log=print) -> Path:
+    """Train, save merged model + adapter + metrics + summary; return the output folder."""
+    from datasets import Dataset
+    from trl import DPOTrainer
+
+    start = time.time()
+    out = Path(settings.out)
+    out.mkdir(parents=True, exist_ok=True)
+    common.set_threads()
+    pairs = load_pairs(settings.data)
+    model, tokenizer = common.load_for_training(settings.model)
+    peft = None
+    if not settings.full:
+        targets = settings.lora_targets if settings.lora_targets == "all-linear" else settings.lora_targets.split(",")
+        peft = common.lora_config(settings.lora_r, settings.lora_alpha, targets=targets)
+    args = dpo_config(settings, out)
+    common.write_json(out / "train_config.json", {**common.settings_dict(settings), "dpo_config": args.to_dict()})
+    trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(pairs), processing_class=tokenizer,
+                         peft_config=peft, callbacks=[common.metrics_callback(out / "metrics.jsonl")])
+    log(f"DPO on {len(pairs)} pairs ({'full' if settings.full else f'LoRA r={settings.lora_r}'}, beta={settings.beta})")
+    result = trainer.train()
+    saved = common.save_trained(trainer, tokenizer, out, settings.merge)
+    if not common.is_main(trainer):
+        return out
+    history = [r for r in trainer.state.log_history if "loss" in r]
+    warning = displacement_warning(history)
+    if warning:
+        log(f"[yellow]warning: {warning}[/yellow]")
+    summary = {"steps": result.global_step, "train_loss": result.training_loss, "duration_s": round(time.time() - start, 1),
+               "n_pairs": len(pairs), "final": history[-1] if history else {}, "warnings": [warning] if warning else []}
+    common.write_json(out / "train_summary.json", summary)
+    note = {"base": common.base_record(settings.model), "kind": "dpo", **saved, "steps": result.global_step}
+    common.write_json(out / "taskalign_model.json", note)
+    if saved["adapter"] == "adapter":
+        common.write_json(out / "adapter" / "taskalign_model.json", {**note, "merged": False, "adapter": "."})
+    return out

@@ -1,0 +1,117 @@
+"""Capability SFT: teach a base model TaskMaster's tool calls with TRL's SFTTrainer + PEFT LoRA.
+
+    taskalign train sft --model embedded --data taskmaster_sft.jsonl --out models/taskmaster
+
+Loss is on assistant tokens only (TRL `assistant_only_loss`, through a ChatML template with generation markers).
+The output folder holds the merged model (loadable with `--model OUT`), the adapter in OUT/adapter, metrics.jsonl,
+train_config.json and taskalign_model.json. See docs/training.md for timings.
+"""
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from taskalign.train import common
+
+
+@dataclass
+class SFTSettings:
+    model: str = field(default="embedded", metadata={"help": "Model spec to train: embedded, a HF folder or hub id."})
+    out: str = field(default="models/taskmaster", metadata={"help": "Output folder."})
+    data: str | None = field(default=None, metadata={"help": "Conversations JSONL ({'messages': [...]}); "
+                                                               "None generates the default TaskMaster data."})
+    n_generated: int = field(default=600, metadata={"help": "Conversations to generate when data is None."})
+    epochs: float = field(default=1.0, metadata={"help": "Passes over the data."})
+    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
+    learning_rate: float = field(default=2e-4, metadata={"help": "Peak learning rate (LoRA likes ~1e-4 to 3e-4)."})
+    batch_size: int = field(default=8, metadata={"help": "Conversations per optimizer step."})
+    max_length: int = field(default=640, metadata={"help": "Longest tokenized conversation; longer ones are cut."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank; 0 trains all weights (full fine-tuning)."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
+    lora_targets: str = field(default="all-linear", metadata={"help": "LoRA target modules (comma list or all-linear)."})
+    merge: bool = field(default=True, metadata={"help": "Also save the adapter merged into a full model folder."})
+    seed: int = field(default=0, metadata={"help": "Seed for data generation, shuffling and LoRA init."})
+    report_to: str = field(default="none", metadata={"help": "none | tensorboard | wandb | mlflow"})
+    sft: dict = field(default_factory=dict, metadata={"help": "Any other SFTConfig field, passed through as is."})
+
+
+def load_data(settings: SFTSettings, out: Path) -> list[dict]:
+    """The conversations: read from `data`, or generated (and saved beside the model, so a run can be inspected)."""
+    if settings.data:
+        rows = common.read_jsonl(settings.data, ("messages",), "SFT data")
+    else:
+        from taskalign.train import sft_data
+
+        rows = sft_data.generate(settings.n_generated, settings.seed)
+        sft_data.write(rows, out / "sft_data.jsonl")
+    return [{"messages": r["messages"]} for r in rows]
+
+
+def training_template(tokenizer) -> str | None:
+    """A chat template with {% generation %} markers for assistant-only loss, or None when we have none to offer."""
+    template = tokenizer.chat_template or ""
+    if "{% generation %}" in template:
+        return template
+    if "<|im_start|>" in template:
+        return common.CHATML_TRAINING
+    try:
+        from trl.chat_template_utils import get_training_chat_template
+
+        return get_training_chat_template(tokenizer) or None
+    except Exception:  # TRL raises for templates it does not know; we then train on whole sequences
+        return None
+
+
+def sft_config(settings: SFTSettings, out: Path, assistant_only: bool):
+    from trl import SFTConfig
+
+    args = dict(output_dir=str(out / "checkpoints"), num_train_epochs=settings.epochs, max_steps=settings.max_steps,
+                learning_rate=settings.learning_rate, per_device_train_batch_size=settings.batch_size,
+                max_length=settings.max_length, assistant_only_loss=assistant_only, logging_steps=1,
+                save_strategy="no", report_to=settings.report_to, seed=settings.seed, lr_scheduler_type="cosine",
+                warmup_steps=2, dataset_num_proc=None, **common.device_args())
+    args.update(settings.sft)
+    try:
+        return SFTConfig(**args)
+    except TypeError as exc:
+        raise common.UserError(f"sft block: {exc}; use field names of trl.SFTConfig.") from None
+
+
+def run(settings: SFTSettings, log=print) -> Path:
+    """Train, save merged model + adapter + metrics; return the output folder."""
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    start = time.time()
+    out = Path(settings.out)
+    out.mkdir(parents=True, exist_ok=True)
+    common.set_threads()
+    rows = load_data(settings, out)
+    model, tokenizer = common.load_for_training(settings.model)
+    original_template = tokenizer.chat_template
+    template = training_template(tokenizer)
+    if template is None:
+        log("warning: no chat template with generation markers for this model; training on whole conversations.")
+    else:
+        tokenizer.chat_template = template
+    peft = None
+    if settings.lora_r > 0:
+        targets = settings.lora_targets if settings.lora_targets == "all-linear" else settings.lora_targets.split(",")
+        peft = common.lora_config(settings.lora_r, settings.lora_alpha, targets=targets)
+    trainer = SFTTrainer(model=model, args=sft_config(settings, out, template is not None),
+                         train_dataset=Dataset.from_list(rows), processing_class=tokenizer, peft_config=peft,
+                         callbacks=[common.metrics_callback(out / "metrics.jsonl")])
+    log(f"SFT on {len(rows)} conversations, {trainer.args.max_steps if trainer.args.max_steps > 0 else 'all'} steps")
+    result = trainer.train()
+    tokenizer.chat_template = original_template  # inference keeps the model's own template
+    saved = common.save_trained(trainer, tokenizer, out, settings.merge)
+    if not common.is_main(trainer):
+        return out
+    note = {"base": common.base_record(settings.model), "kind": "sft", **saved, "steps": result.global_step,
+            "train_loss": result.training_loss, "assistant_only_loss": template is not None,
+            "duration_s": round(time.time() - start, 1)}
+    common.write_json(out / "taskalign_model.json", note)
+    if saved["adapter"] == "adapter":
+        common.write_json(out / "adapter" / "taskalign_model.json", {**note, "merged": False, "adapter": "."})
+    common.write_json(out / "train_config.json", common.settings_dict(settings))
+    return out
