@@ -1,0 +1,68 @@
+"""Model specs → backends. `load_model(spec)` accepts exactly what `--model` accepts (see DESIGN.md):
+
+    embedded | ./folder | hub/id | ./adapter-folder (resolved to its base) | openai:<base_url> | mock:<file.jsonl>
+"""
+
+from pathlib import Path
+
+from taskalign.errors import UserError
+from taskalign.models.base import ChatModel, GenerationConfig, Reply
+
+__all__ = ["ChatModel", "GenerationConfig", "Reply", "load_model", "resolve_hf"]
+
+
+def resolve_hf(spec: str, adapter: str | None = None) -> tuple[str, str | None]:
+    """(model folder or hub id, adapter folder or None) for a Hugging Face spec; embedded is converted on first use."""
+    from taskalign.models import embedded
+    from taskalign.models.hf import adapter_base
+
+    if spec == "embedded":
+        return str(embedded.resolve()), adapter
+    path = Path(spec)
+    if path.exists():
+        if (path / "adapter_config.json").is_file() and not (path / "config.json").is_file():
+            if adapter:
+                raise UserError(f"{spec} is itself an adapter folder; pass its base model with --model instead.")
+            base = adapter_base(path)
+            if not base:
+                raise UserError(f"Adapter folder {spec} does not name its base model; pass --model BASE --adapter {spec}.")
+            return resolve_hf(base)[0], str(path)
+        if not (path / "config.json").is_file():
+            raise UserError(f"{spec} has no config.json; pass a Hugging Face model folder, an adapter folder or 'embedded'.")
+        return str(path), adapter
+    if spec.startswith((".", "/", "~")) or spec.count("/") != 1:
+        raise UserError(f"Model folder {spec} does not exist; check the path (or use 'embedded', 'openai:URL', 'mock:FILE').")
+    return _hub_id(spec), adapter
+
+
+def _hub_id(spec: str) -> str:
+    """The hub id itself when the hub answers, else its cached snapshot folder (transformers would retry for ~45 s)."""
+    from taskalign.models.embedded import _hub_reachable
+
+    if _hub_reachable():
+        return spec
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(spec, local_files_only=True)
+    except Exception:  # not cached (the hub library raises several kinds for that)
+        raise UserError(f"{spec} is neither a local folder nor in the Hugging Face cache, and huggingface.co is "
+                        "unreachable; pass a local model folder or 'embedded'.") from None
+
+
+def load_model(spec: str, model_name: str | None = None, adapter: str | None = None, concurrency: int = 8,
+               timeout_s: float = 120.0) -> ChatModel:
+    if spec.startswith("mock:"):
+        from taskalign.models.mock import MockModel
+
+        return MockModel(spec[len("mock:"):])
+    if spec.startswith("openai:"):
+        from taskalign.models.openai_compat import OpenAIModel
+
+        model = OpenAIModel(spec[len("openai:"):], model_name, concurrency=concurrency, timeout_s=timeout_s)
+        model.check()
+        return model
+    from taskalign.models.hf import HFModel
+
+    path, adapter = resolve_hf(spec, adapter)
+    return HFModel(path, adapter, spec=spec)

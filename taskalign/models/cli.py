@@ -1,0 +1,79 @@
+"""`taskalign chat` and `taskalign models`: talk to any model spec, and show where the embedded model lives."""
+
+import json
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+
+from taskalign.domain import system_prompt
+from taskalign.models.base import GenerationConfig
+
+console = Console()
+
+MODEL_HELP = "embedded | ./hf-folder | hub/id | openai:<base_url> | mock:<file.jsonl>"
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(chat)
+    app.command()(models)
+
+
+def show_reply(reply) -> None:
+    if reply.error:
+        console.print(f"[red]error:[/red] {reply.error}")
+        return
+    from taskalign.domain.toolcalls import strip_tool_calls
+
+    text = strip_tool_calls(reply.text)
+    if text:
+        console.print(f"[bold cyan]TaskMaster:[/bold cyan] {text}")
+    for call in reply.tool_calls:
+        body = json.dumps({"name": call.name, "arguments": call.arguments}, ensure_ascii=False)
+        title = "tool call" if call.valid else f"invalid tool call: {call.error}"
+        console.print(Panel(body if call.valid else call.raw, title=title, border_style="green" if call.valid else "red"))
+
+
+def chat(
+    model: str = typer.Option("embedded", "--model", help=MODEL_HELP),
+    model_name: str = typer.Option(None, "--model-name", help="Model id on an OpenAI-compatible server."),
+    adapter: str = typer.Option(None, "--adapter", help="PEFT adapter folder to apply to a Hugging Face model."),
+    message: list[str] = typer.Option(None, "-m", "--message", help="Send this message (repeat for several turns); "
+                                      "without -m the chat is interactive."),
+    system: str = typer.Option(None, "--system", help="Replace the TaskMaster system prompt."),
+    max_new_tokens: int = typer.Option(160, help="Longest reply in tokens."),
+    temperature: float = typer.Option(0.0, help="0 is greedy."),
+):
+    """Chat with a model as TaskMaster (one-shot with -m, or interactive)."""
+    from taskalign.models import load_model
+
+    llm = load_model(model, model_name=model_name, adapter=adapter)
+    config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, batch_size=1)
+    conversation = [{"role": "system", "content": system or system_prompt()}]
+    turns = iter(message) if message else _ask()
+    for text in turns:
+        conversation.append({"role": "user", "content": text})
+        reply = llm.generate([conversation], config)[0]
+        show_reply(reply)
+        conversation.append({"role": "assistant", "content": reply.text})
+    llm.close()
+
+
+def _ask():
+    console.print("[dim]Chatting with TaskMaster; empty line or Ctrl-D to quit.[/dim]")
+    while True:
+        try:
+            text = console.input("[bold]you:[/bold] ").strip()
+        except EOFError:
+            return
+        if not text:
+            return
+        yield text
+
+
+def models():
+    """Show what `embedded` resolves to, where it is cached and its size."""
+    from taskalign.models.embedded import describe
+
+    for key, value in describe().items():
+        console.print(f"[bold]{key}[/bold]: {value}")
