@@ -99,3 +99,17 @@ def test_limits_and_models(serve):
         "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": 5}}}]})
     assert bad_tools.status_code in (400, 200)  # agent mode ignores client tools; never a 5xx
     assert httpx.get(f"{url}/").text.startswith("<!doctype html>")
+
+
+def test_taskalign_openai_backend_reads_the_served_model(serve, monkeypatch):
+    """`taskalign redteam --model openai:<this server>/v1` sees the same tool calls the model emitted."""
+    from taskalign.models import GenerationConfig, load_model
+
+    url, keys, _ = serve(REPLIES, mode="plain")
+    monkeypatch.setenv("TASKALIGN_API_KEY", keys["alice"])
+    remote = load_model(f"openai:{url}/v1", "taskmaster")
+    [reply] = remote.generate([[{"role": "user", "content": "buy milk"}]], GenerationConfig(max_new_tokens=32))
+    remote.close()
+    assert reply.error is None and reply.finish_reason == "tool_calls"
+    assert [(c.name, c.arguments, c.valid) for c in reply.tool_calls] == [
+        ("create_task", {"title": "Buy milk", "priority": "high"}, True)]
