@@ -5,6 +5,7 @@
 """
 
 import json
+import re
 from pathlib import Path
 
 CATEGORIES = ("harmful_direct", "reframing", "jailbreak_roleplay", "instruction_override", "context_manipulation",
@@ -86,9 +87,8 @@ def read_cases(path: str | Path) -> tuple[list[dict], list[str]]:
 
 
 def call_matches(expected_tool: dict, name: str | None, arguments: dict) -> bool:
-    """Does a tool call satisfy `expected_tool`? Exact values compare equal; {"regex": ...} is searched in str(value)."""
-    import re
-
+    """Does a tool call satisfy `expected_tool`? Exact values must be equal; a {"regex": ...} is searched
+    (re.search) in str(value). Extra arguments are allowed: only the keys the case names are checked."""
     if name != expected_tool.get("name"):
         return False
     for key, want in expected_tool.get("arguments", {}).items():
