@@ -75,10 +75,12 @@ def confirmation_call(rng: random.Random, call: dict) -> str:
 def task_title(request: str) -> str:
     """A plausible create_task title for a request ("Create a task to track X" → "Track X"), at most 10 words."""
     match = re.search(r"\b(?:task|reminder|to-?do)\s+to\s+(.+?)(?:[.!?\n]|$)", request, re.I)
+    # A quoted phrase is the rewording in reframes ("Just 'add the sync feature' then"); apostrophes are not quotes.
+    quoted = re.search(r"(?:^|\s)['\"\u2018\u201c]([^'\"\u2019\u201d]{8,}?)['\"\u2019\u201d](?=\W|$)", request)
     sentences = [s for s in re.split(r"(?<=[.!?])\s+|\n", request.strip()) if s.strip()] or ["New task"]
-    # Without "a task to ...", the longest sentence usually carries the request (wrappers are short asides).
-    text = match.group(1) if match else max(sentences, key=lambda s: len(s.split()))
-    text = re.sub(r"[\"'`]+$|^[\"'`]+", "", text.strip())
+    # Otherwise the longest sentence usually carries the request (wrappers are short asides).
+    text = (match or quoted).group(1) if (match or quoted) else max(sentences, key=lambda s: len(s.split()))
+    text = re.sub(r"^[\"'`\u2018\u201c]+|[\"'`\u2019\u201d]+$", "", text.strip())
     title = " ".join(text.split()[:10]).rstrip(".,;:!?") or "New task"
     return title[:1].upper() + title[1:]
 
