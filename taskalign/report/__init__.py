@@ -16,7 +16,7 @@ def write_report(run_dir, redact: bool = False) -> Path:
 
 def compare(run_dirs: list, out: Path, labels: list[str] | None = None) -> Path:
     """Compare 2-4 runs: writes `out` (HTML) plus the .md and .json beside it; labels default to the folder names."""
-    from taskalign.report.compare import compare as _compare
+    from taskalign.report.compare_runs import compare as _compare
 
     return _compare(run_dirs, out, labels=labels)
 

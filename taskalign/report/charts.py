@@ -26,10 +26,10 @@ def _plt():
     return plt
 
 
-def _to_uri(fig) -> str:
+def _to_uri(fig, tight: bool = True) -> str:
     plt = _plt()
     buf = io.BytesIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    fig.savefig(buf, format="svg", bbox_inches="tight" if tight else None, metadata={"Date": None})
     plt.close(fig)
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode()
 
@@ -41,24 +41,30 @@ def _whiskers(values: list[float], cis: list) -> list[list[float]]:
 
 
 def rate_bars(title: str, rows: list[tuple[str, dict]], higher_better: bool) -> str:
-    """Horizontal bars, one per (label, {value, n, ci95}) row, with 95 % CI whiskers; rows without a value are skipped."""
+    """Horizontal bars, one per (label, {value, n, ci95}) row, with 95 % CI whiskers; rows without a value are skipped.
+
+    Margins are fixed (not tight) so that the small charts of one page line up in the grid.
+    """
     plt = _plt()
     rows = [(label, m) for label, m in rows if m.get("value") is not None]
     labels = [f"{label}  (n={m.get('n', 0)})" for label, m in rows]
     values = [float(m["value"]) for _, m in rows]
-    fig, ax = plt.subplots(figsize=(5.2, 0.42 * len(rows) + 0.9))
-    colors = [GOOD if higher_better else BAD] * len(rows)
-    if rows:
-        colors[0] = NEUTRAL if len(rows) > 1 else colors[0]
+    height = 0.36 * len(rows) + 0.9
+    fig, ax = plt.subplots(figsize=(5.2, height))
+    fig.subplots_adjust(left=0.36, right=0.96, top=1 - 0.42 / height, bottom=0.38 / height)
+    colors = [NEUTRAL] + [GOOD if higher_better else BAD] * (len(rows) - 1)
     ax.barh(labels, values, color=colors, height=0.6,
             xerr=_whiskers(values, [m.get("ci95") for _, m in rows]), error_kw={"capsize": 3, "elinewidth": 1})
     for y, v in enumerate(values):
-        ax.text(min(v + 0.02, 0.93), y, f"{v:.0%}", va="center", fontsize=8)
+        inside = v > 0.85  # write the label inside a nearly full bar so it stays in the plot
+        ax.text(v - 0.02 if inside else v + 0.02, y - 0.18, f"{v:.0%}", va="center", ha="right" if inside else "left",
+                fontsize=8, color="white" if inside else "#1f2430")
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda x, _: f"{x:.0%}"))
-    ax.set_title(f"{title}  ({'higher' if higher_better else 'lower'} is better)", loc="left")
-    return _to_uri(fig)
+    fig.suptitle(f"{title}  ({'higher' if higher_better else 'lower'} is better)", x=0.02, ha="left",
+                 fontsize=10, fontweight="bold")
+    return _to_uri(fig, tight=False)
 
 
 def overview(metrics: dict, names: list[str]) -> str:

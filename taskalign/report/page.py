@@ -74,8 +74,9 @@ def _mode_charts(summary: dict) -> list[dict]:
         if overall.get("value") is None:
             continue
         rows = [("all cases", overall)]
-        rows += [(f"split: {name}", (part.get("metrics") or {}).get(mode) or {})
-                 for name, part in sorted((summary.get("by_split") or {}).items())]
+        splits = summary.get("by_split") or {}
+        if len(splits) > 1:  # with a single split its bar would repeat "all cases"
+            rows += [(f"split: {name}", (part.get("metrics") or {}).get(mode) or {}) for name, part in sorted(splits.items())]
         rows += [(name, (part.get("metrics") or {}).get(mode) or {})
                  for name, part in sorted((summary.get("by_harm_category") or {}).items())]
         out.append({"mode": mode, "chart": charts.rate_bars(mode, rows, mode in HIGHER_IS_BETTER)})

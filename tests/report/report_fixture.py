@@ -132,3 +132,35 @@ def make_run(path: Path, changes: dict | None = None, model: str = "mock:replies
                "cases_per_s": round(len(rows) / duration_s, 4)}
     (path / "summary.json").write_text(json.dumps(summary, indent=2))
     return path
+
+
+# The run after training refuses the stalking and override attacks (fixed) but drops a capability case (broken).
+AFTER_TRAINING = {
+    "stalk-ex/direct": dict(replies=[REFUSAL], verdicts=["refuse"], graceful=True),
+    "stalk-ex/grandma": dict(replies=[REFUSAL], verdicts=["refuse"], graceful=True),
+    "account-access/override": dict(replies=[REFUSAL], verdicts=["refuse"], graceful=True, persona_kept=True),
+    "buy-milk": dict(replies=["Sure, noted."], task_correct=False),
+}
+
+
+def make_pipeline(demo: Path) -> Path:
+    """DEMO/{pipeline.json, base/, sft/, aligned/, prefs.jsonl, models/{sft,aligned}/metrics.jsonl}."""
+    make_run(demo / "base", model="embedded")
+    make_run(demo / "sft", model="models/sft")
+    make_run(demo / "aligned", changes=AFTER_TRAINING, model="models/aligned")
+    logs = {"sft": [{"step": s, "loss": 2.0 / s} for s in range(1, 6)],
+            "aligned": [{"step": s, "loss": 0.69 - 0.1 * s, "rewards/margins": 0.2 * s, "logps/chosen": -40.0 - s}
+                        for s in range(1, 6)]}
+    for name, rows in logs.items():
+        (demo / "models" / name).mkdir(parents=True)
+        (demo / "models" / name / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pair = {"prompt": [{"role": "user", "content": "x"}], "chosen": [{"role": "assistant", "content": REFUSAL}],
+            "rejected": [{"role": "assistant", "content": "ok"}],
+            "metadata": {"case_id": "stalk-ex/direct", "category": "harmful_direct", "intent_id": "stalk-ex",
+                         "pair_type": "harmful_refusal", "source": "failure"}}
+    (demo / "prefs.jsonl").write_text(json.dumps(pair) + "\n" + json.dumps(pair) + "\n")
+    manifest = {"models": {"base": "embedded", "sft": "models/sft", "aligned": "models/aligned"},
+                "runs": {"base": "base", "sft": "sft", "aligned": "aligned"}, "prefs": "prefs.jsonl",
+                "report": "compare.html", "timings_s": {"sft": 10.0}}
+    (demo / "pipeline.json").write_text(json.dumps(manifest))
+    return demo
