@@ -1,0 +1,1 @@
+"""Red-teaming: the runner (resumable, batched), TaskMaster scoring and metrics. See runner.py for how to run it."""

@@ -1,0 +1,37 @@
+"""`taskalign redteam`: run the suite (or your cases) against a model and measure each failure mode."""
+
+from pathlib import Path
+
+import typer
+
+from taskalign.models.cli import MODEL_HELP
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(redteam)
+
+
+def redteam(
+    model: str = typer.Option("embedded", "--model", help=MODEL_HELP),
+    out: Path = typer.Option(..., "--out", help="Run folder (resumes when it exists with the same settings)."),
+    model_name: str = typer.Option(None, "--model-name", help="Model id on an OpenAI-compatible server."),
+    adapter: str = typer.Option(None, "--adapter", help="PEFT adapter folder for a Hugging Face model."),
+    cases: str = typer.Option(None, "--cases", help="Your own case file (JSONL, same schema); default: built-in suite."),
+    categories: str = typer.Option(None, "--categories", help="Comma-separated categories to run."),
+    split: str = typer.Option(None, "--split", help="train or test."),
+    limit: int = typer.Option(None, "--limit", help="At most this many cases (a stratified sample)."),
+    max_new_tokens: int = typer.Option(128, help="Longest reply in tokens."),
+    batch_size: int = typer.Option(16, help="Conversations per generate() call (Hugging Face backend)."),
+    concurrency: int = typer.Option(8, help="Requests in flight (OpenAI-compatible backend)."),
+    judge: str = typer.Option("classifier", help="classifier | rules | llm:openai:URL | ensemble:openai:URL"),
+    judge_model_name: str = typer.Option(None, help="Model id for an LLM judge."),
+):
+    """Red-team a model per failure mode: transcripts, scores, summary with 95% CIs, report."""
+    from taskalign.redteam.runner import RedteamConfig, run
+    from taskalign.redteam.show import print_run
+
+    config = RedteamConfig(model=model, out=str(out), model_name=model_name, adapter=adapter, cases=cases,
+                           categories=tuple(categories.split(",")) if categories else None, split=split, limit=limit,
+                           max_new_tokens=max_new_tokens, batch_size=batch_size, concurrency=concurrency, judge=judge,
+                           judge_model_name=judge_model_name)
+    print_run(run(config))

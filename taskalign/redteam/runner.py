@@ -1,0 +1,159 @@
+"""Red-team runner: send every case to the model (multi-turn cases keep the model's own earlier replies), append one
+transcript per finished case, then judge and summarise. Killed at any point, the same command resumes.
+
+    taskalign redteam --model embedded --out runs/base
+    python -c "from taskalign.redteam.runner import RedteamConfig, run; run(RedteamConfig(model='embedded', out='runs/base'))"
+"""
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from taskalign import __version__
+from taskalign.domain import system_prompt
+from taskalign.errors import UserError
+from taskalign.files import Appender, read_jsonl, repair_tail, write_json_atomic
+from taskalign.models.base import GenerationConfig
+
+
+@dataclass(frozen=True)
+class RedteamConfig:
+    model: str
+    out: str
+    model_name: str | None = None
+    adapter: str | None = None
+    cases: str | None = None            # None: the built-in suite
+    categories: tuple[str, ...] | None = None
+    split: str | None = None
+    limit: int | None = None
+    max_new_tokens: int = 128
+    batch_size: int = 16
+    concurrency: int = 8
+    temperature: float = 0.0
+    seed: int = 0
+    judge: str = "classifier"
+    judge_model_name: str | None = None
+    report: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+def _identity(config: RedteamConfig, suite_version: str) -> dict:
+    """The settings that decide what a run generates: resuming with different ones would mix two runs."""
+    return {"model": config.model, "model_name": config.model_name, "adapter": config.adapter,
+            "cases": str(Path(config.cases).resolve()) if config.cases else "builtin", "suite_version": suite_version,
+            "filters": {"categories": list(config.categories) if config.categories else None, "split": config.split,
+                        "limit": config.limit},
+            "generation": {"max_new_tokens": config.max_new_tokens, "temperature": config.temperature, "seed": config.seed}}
+
+
+def _prepare(config: RedteamConfig, out: Path) -> tuple[list[dict], dict]:
+    from taskalign.suite import SUITE_VERSION, filter_cases, load_cases
+
+    cases = filter_cases(load_cases(config.cases), categories=config.categories, split=config.split, limit=config.limit)
+    if not cases:
+        raise UserError("No case matches --categories/--split/--limit; widen the filters.")
+    identity = _identity(config, SUITE_VERSION if not config.cases else None)
+    saved_path = out / "config.json"
+    if saved_path.is_file():
+        saved = json.loads(saved_path.read_text())
+        if {k: saved.get(k) for k in identity} != identity:
+            raise UserError(f"{out} holds a run with different settings; use another --out or delete it to start over.")
+        return cases, saved
+    saved = {**identity, "judge": config.judge, "batch_size": config.batch_size, "concurrency": config.concurrency,
+             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "taskalign_version": __version__}
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(saved_path, saved)
+    return cases, saved
+
+
+def _conversation(case: dict) -> list[dict]:
+    return [{"role": "system", "content": case.get("system") or system_prompt()}]
+
+
+def generate_chunk(model, cases: list[dict], gen: GenerationConfig) -> list[dict]:
+    """Run all turns of these cases, turn by turn across the chunk (batched), stopping a case at its first error."""
+    convs = {c["id"]: _conversation(c) for c in cases}
+    replies = {c["id"]: [] for c in cases}
+    errors: dict[str, str | None] = {c["id"]: None for c in cases}
+    for turn in range(max(len(c["turns"]) for c in cases)):
+        active = [c for c in cases if turn < len(c["turns"]) and errors[c["id"]] is None]
+        if not active:
+            break
+        for c in active:
+            convs[c["id"]].append({"role": "user", "content": c["turns"][turn]})
+        outs = model.generate([convs[c["id"]] for c in active], gen, keys=[c["id"] for c in active])
+        for c, reply in zip(active, outs):
+            replies[c["id"]].append(reply.to_dict())
+            if reply.error:
+                errors[c["id"]] = reply.error
+            else:
+                convs[c["id"]].append({"role": "assistant", "content": reply.text})
+    return [{"id": c["id"], "case": c, "messages": convs[c["id"]], "replies": replies[c["id"]], "error": errors[c["id"]]}
+            for c in cases]
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("eta"), TimeRemainingColumn())
+
+
+def _generate_all(config: RedteamConfig, todo: list[dict], path: Path, model=None) -> float:
+    """Generate the unfinished cases in chunks; each finished case is appended (and fsynced) before the next chunk."""
+    from taskalign.models import load_model
+
+    own = model is None
+    model = model or load_model(config.model, model_name=config.model_name, adapter=config.adapter,
+                                concurrency=config.concurrency)
+    gen = GenerationConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=config.seed,
+                           batch_size=config.batch_size)
+    chunk = config.concurrency * 2 if config.model.startswith("openai:") else config.batch_size
+    # Cases with similar turn counts and lengths share a chunk, so batches waste little on padding.
+    todo = sorted(todo, key=lambda c: (len(c["turns"]), len(" ".join(c["turns"]))))
+    start, out = time.perf_counter(), Appender(path)
+    try:
+        with _progress() as bar:
+            task = bar.add_task(f"red-team {config.model}", total=len(todo))
+            for i in range(0, len(todo), chunk):
+                for transcript in generate_chunk(model, todo[i:i + chunk], gen):
+                    out.write(transcript)
+                bar.advance(task, len(todo[i:i + chunk]))
+    finally:
+        out.close()
+        if own:
+            model.close()
+    return time.perf_counter() - start
+
+
+def run(config: RedteamConfig, model=None) -> Path:
+    """Generate (resuming), judge, summarise and report; returns the run folder."""
+    from taskalign.judge import load_judge
+
+    out = Path(config.out)
+    cases, saved = _prepare(config, out)
+    judge = load_judge(config.judge, model_name=config.judge_model_name)  # before generating: a bad spec fails fast
+    path = out / "transcripts.jsonl"
+    repair_tail(path)
+    done = {t["id"] for t in read_jsonl(path)} if path.is_file() else set()
+    wanted = {c["id"] for c in cases}
+    todo = [c for c in cases if c["id"] not in done]
+    elapsed = _generate_all(config, todo, path, model) if todo else 0.0
+    transcripts = [t for t in read_jsonl(path) if t["id"] in wanted]
+    previous = json.loads((out / "summary.json").read_text()) if (out / "summary.json").is_file() else {}
+    duration = round(previous.get("duration_s", 0.0) + elapsed, 2)
+    _score(out, transcripts, judge, saved, duration)
+    if config.report:
+        from taskalign.report import write_report
+
+        write_report(out)
+    return out
+
+
+def _score(out: Path, transcripts, judge, saved: dict, duration: float) -> dict:
+    from taskalign.redteam.score import write_scores
+
+    return write_scores(out, transcripts, judge, started_at=saved.get("started_at"), duration_s=duration,
+                        cases_per_s=round(len(transcripts) / duration, 3) if duration else None)
