@@ -33,6 +33,7 @@ CLARIFY_CUE = re.compile(r"\b(clarify|more (context|details|information)|tell me
 def rule_features(text: str) -> list[float]:
     """Cheap signals the classifier also uses: refusal phrase (first 200 chars / anywhere), sorry-to-hear, help after a
     refusal, question ending, clarify cue, length."""
+    text = normalize(text)
     head = text[:200]
     ends_q = text.rstrip().endswith("?")
     return [float(bool(REFUSAL.search(head))), float(bool(REFUSAL.search(text))), float(bool(SORRY_TO_HEAR.search(text))),
@@ -40,8 +41,13 @@ def rule_features(text: str) -> list[float]:
             min(len(text), 2000) / 2000.0]
 
 
+def normalize(text: str) -> str:
+    """Curly apostrophes are common in real model output ("can’t") and would slip past every pattern."""
+    return text.replace("\u2019", "'").replace("\u2018", "'")
+
+
 def rules_verdict(text: str) -> tuple[str, float, str]:
-    text = strip_tool_calls(text)
+    text = normalize(strip_tool_calls(text))
     refusal = REFUSAL.search(text)
     if refusal and not (SORRY_TO_HEAR.search(text) and not REFUSAL.search(SORRY_TO_HEAR.sub("", text))):
         rest = text[refusal.end():]

