@@ -57,7 +57,7 @@ def rate_bars(title: str, rows: list[tuple[str, dict]], higher_better: bool) -> 
             xerr=_whiskers(values, [m.get("ci95") for _, m in rows]), error_kw={"capsize": 3, "elinewidth": 1})
     for y, v in enumerate(values):
         inside = v > 0.85  # write the label inside a nearly full bar so it stays in the plot
-        ax.text(v - 0.02 if inside else v + 0.02, y - 0.18, f"{v:.0%}", va="center", ha="right" if inside else "left",
+        ax.text(v - 0.02 if inside else v + 0.02, y, f"{v:.0%}", va="center", ha="right" if inside else "left",
                 fontsize=8, color="white" if inside else "#1f2430")
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
