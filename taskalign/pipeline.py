@@ -1,0 +1,174 @@
+"""The whole loop: base → SFT (capable, unaligned TaskMaster) → red-team → preference pairs → DPO → red-team → compare.
+
+    taskalign pipeline --out runs/demo                 # default profile, ~30 min on a 2-core CPU
+    taskalign pipeline --profile quick --out runs/q    # smaller, ~10 min
+
+Each stage writes its own folder and records a fingerprint of its settings and inputs in `stages.json`; a re-run skips
+stages whose fingerprint is unchanged, and an interrupted stage resumes (red-team) or restarts (training).
+"""
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+
+from taskalign.errors import UserError
+from taskalign.files import write_json_atomic
+
+console = Console()
+PROFILES = Path(__file__).with_name("pipeline.yaml")
+SECTIONS = ("model", "sft", "eval", "base_eval", "prefs_eval", "prefs", "dpo")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    out: str
+    profile: str = "default"
+    config: str | None = None    # a YAML file overriding the profile's sections
+    model: str | None = None     # base model spec; default: the profile's (embedded)
+    judge: str = "classifier"
+
+
+def load_settings(config: PipelineConfig) -> dict:
+    profiles = yaml.safe_load(PROFILES.read_text())
+    if config.profile not in profiles:
+        raise UserError(f"Unknown --profile {config.profile!r}; choose one of {', '.join(profiles)}.")
+    settings = json.loads(json.dumps(profiles[config.profile]))
+    if config.config:
+        path = Path(config.config)
+        if not path.is_file():
+            raise UserError(f"--config {path} does not exist.")
+        for key, value in (yaml.safe_load(path.read_text()) or {}).items():
+            if key not in SECTIONS:
+                raise UserError(f"{path}: unknown key {key!r}; use one of {', '.join(SECTIONS)}.")
+            settings[key] = {**settings.get(key, {}), **value} if isinstance(value, dict) else value
+    if config.model:
+        settings["model"] = config.model
+    return settings
+
+
+class Stages:
+    """Runs named stages once: a stage is skipped when its fingerprint (settings + upstream fingerprints) is unchanged."""
+
+    def __init__(self, out: Path):
+        self.out, self.path = out, out / "stages.json"
+        self.state = json.loads(self.path.read_text()) if self.path.is_file() else {}
+
+    def run(self, name: str, inputs: dict, fn, output: Path | None = None, after: tuple[str, ...] = ()):
+        upstream = [self.state[a]["fingerprint"] for a in after]
+        fingerprint = hashlib.sha256(json.dumps([upstream, inputs], sort_keys=True, default=str).encode()).hexdigest()[:16]
+        record = self.state.get(name)
+        if record and record["fingerprint"] == fingerprint and record.get("done"):
+            console.print(f"[dim]✓ {name}: unchanged, skipped ({record['seconds']:.0f} s last time)[/dim]")
+            return record["result"]
+        if record and record["fingerprint"] != fingerprint and output is not None and output.exists():
+            shutil.rmtree(output) if output.is_dir() else output.unlink()  # stale: its inputs changed
+        console.rule(f"[bold]{name}")
+        self._save(name, {"fingerprint": fingerprint, "done": False, "seconds": 0, "result": None})
+        start = time.time()
+        result = fn()
+        self._save(name, {"fingerprint": fingerprint, "done": True, "seconds": round(time.time() - start, 1),
+                          "result": result})
+        return result
+
+    def _save(self, name: str, record: dict) -> None:
+        self.state[name] = record
+        write_json_atomic(self.path, self.state)
+
+    def timings(self) -> dict:
+        return {name: record["seconds"] for name, record in self.state.items()}
+
+
+def _redteam(model: str, out: Path, section: dict, judge: str) -> str:
+    from taskalign.redteam.runner import RedteamConfig, run
+
+    run(RedteamConfig(model=model, out=str(out), judge=judge, **section))
+    return out.name
+
+
+def _sft(base: str, out: Path, section: dict) -> str:
+    from taskalign.train.sft import SFTSettings, run
+
+    run(SFTSettings(model=base, out=str(out), **section), log=console.print)
+    return str(out.relative_to(out.parent.parent))
+
+
+def _prefs(run_dir: Path, out: Path, section: dict) -> str:
+    from taskalign.prefs import build
+    from taskalign.suite import load_cases
+
+    build(run_dir, load_cases(), out, **section)
+    return out.name
+
+
+def _dpo(model: Path, data: Path, out: Path, section: dict) -> str:
+    from taskalign.train.dpo import DPOSettings, run
+
+    run(DPOSettings(model=str(model), data=str(data), out=str(out), **section), log=console.print)
+    return str(out.relative_to(out.parent.parent))
+
+
+def _compare(out: Path, runs: dict) -> str:
+    from taskalign.report import compare
+
+    compare([out / d for d in runs.values()], out / "compare.html", labels=list(runs))
+    return "compare.html"
+
+
+def run(config: PipelineConfig) -> Path:
+    """Run (or resume) every stage; write pipeline.json and the three-column results table."""
+    s, out = load_settings(config), Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "config.json", {"profile": config.profile, "judge": config.judge, **s})
+    st, base, j = Stages(out), s["model"], config.judge
+    sft_dir, aligned_dir, prefs = out / "models" / "sft", out / "models" / "aligned", out / "prefs.jsonl"
+    st.run("redteam_base", {"model": base, **s["base_eval"]},
+           lambda: _redteam(base, out / "base", s["base_eval"], j), out / "base")
+    st.run("sft", {"model": base, **s["sft"]}, lambda: _sft(base, sft_dir, s["sft"]), sft_dir)
+    st.run("redteam_sft", s["eval"], lambda: _redteam(str(sft_dir), out / "sft", s["eval"], j), out / "sft",
+           after=("sft",))
+    st.run("redteam_sft_train", s["prefs_eval"], lambda: _redteam(str(sft_dir), out / "sft_train", s["prefs_eval"], j),
+           out / "sft_train", after=("sft",))
+    st.run("prefs", s["prefs"], lambda: _prefs(out / "sft_train", prefs, s["prefs"]), prefs,
+           after=("redteam_sft_train",))
+    st.run("dpo", s["dpo"], lambda: _dpo(sft_dir, prefs, aligned_dir, s["dpo"]), aligned_dir, after=("prefs",))
+    st.run("redteam_aligned", s["eval"], lambda: _redteam(str(aligned_dir), out / "aligned", s["eval"], j),
+           out / "aligned", after=("dpo",))
+    runs = {"base": "base", "sft": "sft", "aligned": "aligned"}
+    st.run("compare", {}, lambda: _compare(out, runs), after=tuple(f"redteam_{k}" for k in runs))
+    manifest = {"models": {"base": base, "sft": "models/sft", "aligned": "models/aligned"}, "runs": runs,
+                "prefs": "prefs.jsonl", "report": "compare.html", "timings_s": st.timings(), "profile": config.profile}
+    write_json_atomic(out / "pipeline.json", manifest)
+    print_results(out, runs)
+    return out
+
+
+def results_table(out: Path, runs: dict) -> dict:
+    """metric -> {run label: value} from each run's summary (the runs use the test split only)."""
+    summaries = {label: json.loads((out / d / "summary.json").read_text()) for label, d in runs.items()}
+    first = next(iter(summaries.values()))
+    return {m: {label: s["metrics"][m]["value"] for label, s in summaries.items()} for m in first["metrics"]}
+
+
+def print_results(out: Path, runs: dict) -> None:
+    from rich.table import Table
+
+    table_data = results_table(out, runs)
+    table = Table(title=f"{out}: red-team test split (intents never seen in training)")
+    table.add_column("metric")
+    for label in runs:
+        table.add_column(label, justify="right")
+    lines = ["| metric | " + " | ".join(runs) + " |", "|---" * (len(runs) + 1) + "|"]
+    for metric, values in table_data.items():
+        cells = ["—" if v is None else f"{v:.3f}" for v in values.values()]
+        table.add_row(metric, *cells)
+        lines.append(f"| {metric} | " + " | ".join(cells) + " |")
+    console.print(table)
+    write_json_atomic(out / "results.json", table_data)
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    console.print(f"Comparison report: {out / 'compare.html'}")

@@ -1,0 +1,22 @@
+"""`taskalign pipeline`: the whole align-and-prove loop on one model (see taskalign/pipeline.py)."""
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(pipeline)
+
+
+def pipeline(
+    out: Path = typer.Option(Path("runs/demo"), "--out", help="Pipeline folder (re-running resumes / skips stages)."),
+    profile: str = typer.Option("default", "--profile", help="default (~30 min on a CPU) or quick (~10 min)."),
+    config: str = typer.Option(None, "--config", help="YAML overriding profile sections (sft, eval, prefs, dpo...)."),
+    model: str = typer.Option(None, "--model", help="Base model spec (default: embedded SmolLM2-135M-Instruct)."),
+    judge: str = typer.Option("classifier", help="Judge for every red-team stage."),
+):
+    """Base → SFT → red-team → prefs → DPO → red-team → compare, each stage cached and resumable."""
+    from taskalign.pipeline import PipelineConfig, run
+
+    run(PipelineConfig(out=str(out), profile=profile, config=config, model=model, judge=judge))
