@@ -82,19 +82,24 @@ def _openai_call(call) -> dict:
             "function": {"name": call.name, "arguments": json.dumps(call.arguments, ensure_ascii=False)}}
 
 
-async def complete(state, request: ChatRequest, owner: str) -> dict:
-    """Run one chat completion end to end and return the OpenAI response object (plus a `taskalign` field)."""
-    mode, limits = state.mode, state.limits
-    default_tokens = min(limits.default_max_tokens, limits.max_tokens)
-    max_tokens = request.max_completion_tokens or request.max_tokens or default_tokens
+def checked_max_tokens(request: ChatRequest, limits) -> int:
+    """The completion budget for this request; 400 when it or the message count is over the server's limits."""
+    default = min(limits.default_max_tokens, limits.max_tokens)
+    max_tokens = request.max_completion_tokens or request.max_tokens or default
     if max_tokens > limits.max_tokens:
         raise HTTPException(400, f"max_tokens {max_tokens} exceeds this server's limit of {limits.max_tokens}")
     if len(request.messages) > limits.max_messages:
         raise HTTPException(400, f"{len(request.messages)} messages exceed this server's limit of {limits.max_messages}")
+    return max_tokens
+
+
+async def complete(state, request: ChatRequest, owner: str) -> dict:
+    """Run one chat completion end to end and return the OpenAI response object (plus a `taskalign` field)."""
+    mode = state.mode
     tools = request_tools(request, mode)
     messages = conversation(request, tools)
-    config = GenerationConfig(max_new_tokens=max_tokens, temperature=request.temperature, top_p=request.top_p,
-                              seed=request.seed or 0)
+    config = GenerationConfig(max_new_tokens=checked_max_tokens(request, state.limits),
+                              temperature=request.temperature, top_p=request.top_p, seed=request.seed or 0)
     reply = await state.batcher.submit(messages, config)
     prose, calls = split_reply(reply.text, tools)
     extra = {"mode": mode, "guard": None, "tool_calls": []}
