@@ -23,6 +23,13 @@ CHATML_TRAINING = (
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
 
 
+def console_print(*args) -> None:
+    """Rich markup ([yellow]...) rendered; the default `log` of the training stages."""
+    from rich.console import Console
+
+    Console(stderr=True).print(*args)
+
+
 def set_threads() -> int:
     """All cores this process may use; torch's default can oversubscribe a shared 2-core machine."""
     import torch
@@ -97,10 +104,28 @@ def load_for_training(spec: str, adapter: str | None = None):
     return model, tokenizer
 
 
-def lora_config(r: int, alpha: int, dropout: float = 0.0, targets: str | list[str] = "all-linear"):
+def linear_names(model) -> list[str]:
+    """Short names of the Linear layers inside the transformer blocks (what PEFT's all-linear means, lm_head excluded)."""
+    import torch
+
+    return sorted({name.rsplit(".", 1)[-1] for name, mod in model.named_modules()
+                   if isinstance(mod, torch.nn.Linear) and "lm_head" not in name})
+
+
+def lora_config(model, r: int, alpha: int, targets: str = "all-linear", top_layers: int = 0):
+    """LoRA on `targets` (comma list or all-linear); top_layers > 0 adapts only the last N transformer layers, so the
+    backward pass stops there (faster on CPU, see docs/training.md)."""
     from peft import LoraConfig
 
-    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type="CAUSAL_LM")
+    modules = targets if targets == "all-linear" else [t.strip() for t in targets.split(",")]
+    layers = None
+    if top_layers > 0:
+        if modules == "all-linear":  # PEFT needs explicit names together with layers_to_transform
+            modules = linear_names(model)
+        n = model.config.get_text_config().num_hidden_layers
+        layers = list(range(max(0, n - top_layers), n))
+    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=modules, layers_to_transform=layers,
+                      task_type="CAUSAL_LM")
 
 
 def metrics_callback(path: Path):
@@ -112,7 +137,7 @@ def metrics_callback(path: Path):
             if logs and state.is_world_process_zero:
                 with open(path, "a") as fh:
                     fh.write(json.dumps({"step": state.global_step, "epoch": state.epoch, "time": round(time.time(), 2),
-                                         **logs}) + "\n")
+                                         "cpu_s": round(time.process_time(), 2), **logs}) + "\n")
                     fh.flush()
 
     path.parent.mkdir(parents=True, exist_ok=True)

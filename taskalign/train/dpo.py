@@ -32,6 +32,7 @@ class DPOSettings:
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
     lora_targets: str = field(default="all-linear", metadata={"help": "LoRA target modules (comma list or all-linear)."})
+    lora_layers: int = field(default=0, metadata={"help": "Adapt only the last N layers (0: all); faster backward."})
     sft_weight: float = field(default=0.0, metadata={"help": "Weight of an SFT term on chosen replies (0: pure DPO)."})
     precompute_ref: bool = field(default=True, metadata={"help": "Compute reference log-probs once before training."})
     merge: bool = field(default=True, metadata={"help": "Also save the adapter merged into a full model folder."})
@@ -116,16 +117,23 @@ def displacement_warning(records: list[dict], min_points: int = 6, min_drop: flo
     return None
 
 
+def count_long_prompts(pairs: list[dict], tokenizer, max_length: int) -> int:
+    """Pairs TRL will drop because their prompt alone fills max_length (it filters them out silently)."""
+    return sum(len(tokenizer.apply_chat_template(p["prompt"], tokenize=True, add_generation_prompt=True,
+                                                 return_dict=True)["input_ids"]) >= max_length for p in pairs)
+
+
 def load_pairs(path: str) -> list[dict]:
     rows = common.read_jsonl(path, ("prompt", "chosen", "rejected"), "preference")
     return [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows]
 
 
-def run(settings: DPOSettings, log=print) -> Path:
+def run(settings: DPOSettings, log=None) -> Path:
     """Train, save merged model + adapter + metrics + summary; return the output folder."""
     from datasets import Dataset
     from trl import DPOTrainer
 
+    log = log or common.console_print
     start = time.time()
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -134,9 +142,13 @@ def run(settings: DPOSettings, log=print) -> Path:
     model, tokenizer = common.load_for_training(settings.model)
     peft = None
     if not settings.full:
-        targets = settings.lora_targets if settings.lora_targets == "all-linear" else settings.lora_targets.split(",")
-        peft = common.lora_config(settings.lora_r, settings.lora_alpha, targets=targets)
+        peft = common.lora_config(model, settings.lora_r, settings.lora_alpha, settings.lora_targets,
+                                  settings.lora_layers)
     args = dpo_config(settings, out)
+    long = count_long_prompts(pairs, tokenizer, args.max_length) if args.max_length else 0
+    if long:
+        log(f"[yellow]warning: {long} of {len(pairs)} pairs have prompts of {args.max_length}+ tokens and are skipped; "
+            "raise --max-length to keep them.[/yellow]")
     common.write_json(out / "train_config.json", {**common.settings_dict(settings), "dpo_config": args.to_dict()})
     trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(pairs), processing_class=tokenizer,
                          peft_config=peft, callbacks=[common.metrics_callback(out / "metrics.jsonl")])
@@ -150,7 +162,8 @@ def run(settings: DPOSettings, log=print) -> Path:
     if warning:
         log(f"[yellow]warning: {warning}[/yellow]")
     summary = {"steps": result.global_step, "train_loss": result.training_loss, "duration_s": round(time.time() - start, 1),
-               "n_pairs": len(pairs), "final": history[-1] if history else {}, "warnings": [warning] if warning else []}
+               "n_pairs": len(pairs), "final": history[-1] if history else {}, "n_pairs_too_long": long,
+               "warnings": [warning] if warning else []}
     common.write_json(out / "train_summary.json", summary)
     note = {"base": common.base_record(settings.model), "kind": "dpo", **saved, "steps": result.global_step}
     common.write_json(out / "taskalign_model.json", note)

@@ -29,6 +29,7 @@ class SFTSettings:
     lora_r: int = field(default=16, metadata={"help": "LoRA rank; 0 trains all weights (full fine-tuning)."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
     lora_targets: str = field(default="all-linear", metadata={"help": "LoRA target modules (comma list or all-linear)."})
+    lora_layers: int = field(default=0, metadata={"help": "Adapt only the last N layers (0: all); faster backward."})
     merge: bool = field(default=True, metadata={"help": "Also save the adapter merged into a full model folder."})
     seed: int = field(default=0, metadata={"help": "Seed for data generation, shuffling and LoRA init."})
     report_to: str = field(default="none", metadata={"help": "none | tensorboard | wandb | mlflow"})
@@ -77,11 +78,12 @@ def sft_config(settings: SFTSettings, out: Path, assistant_only: bool):
         raise common.UserError(f"sft block: {exc}; use field names of trl.SFTConfig.") from None
 
 
-def run(settings: SFTSettings, log=print) -> Path:
+def run(settings: SFTSettings, log=None) -> Path:
     """Train, save merged model + adapter + metrics; return the output folder."""
     from datasets import Dataset
     from trl import SFTTrainer
 
+    log = log or common.console_print
     start = time.time()
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -96,8 +98,8 @@ def run(settings: SFTSettings, log=print) -> Path:
         tokenizer.chat_template = template
     peft = None
     if settings.lora_r > 0:
-        targets = settings.lora_targets if settings.lora_targets == "all-linear" else settings.lora_targets.split(",")
-        peft = common.lora_config(settings.lora_r, settings.lora_alpha, targets=targets)
+        peft = common.lora_config(model, settings.lora_r, settings.lora_alpha, settings.lora_targets,
+                                  settings.lora_layers)
     trainer = SFTTrainer(model=model, args=sft_config(settings, out, template is not None),
                          train_dataset=Dataset.from_list(rows), processing_class=tokenizer, peft_config=peft,
                          callbacks=[common.metrics_callback(out / "metrics.jsonl")])

@@ -141,3 +141,15 @@ def test_yaml_then_flags(tmp_path):
     cfg.write_text("beta: 0.3\nlora_r: 8\ndpo:\n  gradient_accumulation_steps: 2\n")
     settings = dpo.load_settings(cfg, beta=0.5, lora_r=None)
     assert (settings.beta, settings.lora_r, settings.dpo) == (0.5, 8, {"gradient_accumulation_steps": 2})
+
+
+def test_lora_on_top_layers_only(tiny_model_dir):
+    from peft import get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from taskalign.train.common import lora_config
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    peft = get_peft_model(model, lora_config(model, 4, 8, top_layers=1))
+    adapted = {n.split(".layers.")[1].split(".")[0] for n, _ in peft.named_parameters() if "lora_A" in n}
+    assert adapted == {"1"}  # the tiny model has layers 0 and 1
