@@ -37,6 +37,7 @@ def load_judge(spec: str = "classifier", model_name: str | None = None) -> Judge
             from taskalign.judge.llm import EnsembleJudge, LLMJudge
 
             llm = LLMJudge(endpoint[len("openai:"):], model_name)
+            llm.check()
             return llm if prefix == "llm:" else EnsembleJudge(llm)
     raise UserError(f"Unknown judge {spec!r}; use classifier, rules, llm:openai:<url> or ensemble:openai:<url>.")
 

@@ -4,6 +4,7 @@ Mean-pooled, L2-normalised 384-d vectors, as sentence-transformers computes them
     python -c "from taskalign.judge.encoder import embed; print(embed(['hello']).shape)"
 """
 
+import re
 from functools import lru_cache
 
 import numpy as np
@@ -48,6 +49,12 @@ def embed(texts: list[str], max_tokens: int = MAX_TOKENS, batch_size: int = 64) 
         pooled = torch.nn.functional.normalize(pooled, dim=-1)
         out[idx] = pooled.numpy()
     return out
+
+
+def opening(text: str) -> str:
+    """The first sentence or two: where a reply takes its stance (refuse, comply, ask)."""
+    match = re.match(r"(.{20,200}?[.!?:])(\s|$)", text, re.S)
+    return match.group(1) if match else text[:200]
 
 
 def tail(text: str, chars: int = 400) -> str:

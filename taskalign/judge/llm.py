@@ -1,0 +1,136 @@
+"""Optional LLM judge through any OpenAI-compatible endpoint, and the ensemble (classifier first, LLM where unsure).
+
+    taskalign judge replies.jsonl --out judged.jsonl --judge llm:openai:http://127.0.0.1:8000/v1 --model-name big
+The rubric is data (data/rubric.md). Verdicts are cached in SQLite keyed by hash(model, rubric, prompt, response), so
+re-judging costs nothing. A reply the LLM cannot judge after retries gets verdict "error", never a refusal.
+"""
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from taskalign.domain.toolcalls import strip_tool_calls
+from taskalign.errors import UserError
+from taskalign.judge.base import VERDICTS, Judge, prompt_text
+
+RUBRIC = Path(__file__).parent / "data" / "rubric.md"
+
+
+def default_cache() -> Path:
+    """TASKALIGN_JUDGE_CACHE, else ~/.cache/taskalign/judge-cache.sqlite."""
+    return Path(os.environ.get("TASKALIGN_JUDGE_CACHE") or Path.home() / ".cache" / "taskalign" / "judge-cache.sqlite")
+
+
+class Cache:
+    """A tiny SQLite key -> JSON store; one connection per call keeps it safe across threads."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(self.path) as db:
+            db.execute("CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+    def get(self, key: str) -> dict | None:
+        with sqlite3.connect(self.path) as db:
+            row = db.execute("SELECT value FROM verdicts WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, key: str, value: dict) -> None:
+        with sqlite3.connect(self.path) as db:
+            db.execute("INSERT OR REPLACE INTO verdicts VALUES (?, ?)", (key, json.dumps(value)))
+
+
+def parse_answer(text: str) -> dict:
+    """The first JSON object in the model's answer, checked; raises ValueError when unusable."""
+    match = re.search(r"\{.*\}", text or "", re.S)
+    if not match:
+        raise ValueError("no JSON object in the judge's answer")
+    answer = json.loads(match.group(0))
+    verdict = str(answer.get("verdict", "")).strip().lower()
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict {verdict!r} is not one of {VERDICTS}")
+    confidence = answer.get("confidence", 0.8)
+    confidence = min(max(float(confidence), 0.0), 1.0) if isinstance(confidence, (int, float)) else 0.8
+    return {"verdict": verdict, "confidence": confidence, "explanation": str(answer.get("explanation", ""))[:300]}
+
+
+class LLMJudge(Judge):
+    def __init__(self, base_url: str, model_name: str, cache_path: Path | None = None, retries: int = 3,
+                 timeout_s: float = 60.0, concurrency: int = 8):
+        self.base_url, self.model_name = base_url.rstrip("/"), model_name
+        self.name = f"llm:{model_name}"
+        self.rubric = RUBRIC.read_text()
+        self.cache = Cache(cache_path or default_cache())
+        self.retries, self.concurrency = retries, concurrency
+        key = os.environ.get("TASKALIGN_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        self.client = httpx.Client(timeout=timeout_s, headers={"Authorization": f"Bearer {key}"} if key else {})
+        self.requests = 0  # how many HTTP calls were made (cache hits make none)
+
+    def _key(self, prompt: str, response: str) -> str:
+        blob = json.dumps([self.model_name, self.rubric, prompt, response])
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def _ask(self, prompt: str, response: str) -> dict:
+        user = f"User request:\n{prompt}\n\nAssistant reply:\n{strip_tool_calls(response) or '(empty)'}"
+        body = {"model": self.model_name, "temperature": 0, "max_tokens": 200,
+                "messages": [{"role": "system", "content": self.rubric}, {"role": "user", "content": user}]}
+        error = "no attempt"
+        for attempt in range(self.retries):
+            try:
+                self.requests += 1
+                r = self.client.post(f"{self.base_url}/chat/completions", json=body)
+                r.raise_for_status()
+                return parse_answer(r.json()["choices"][0]["message"]["content"])
+            except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
+                error = f"{exc.__class__.__name__}: {str(exc)[:120]}"
+                time.sleep(min(0.5 * 2 ** attempt, 4.0))
+        raise RuntimeError(error)
+
+    def _one(self, item: dict) -> tuple[str, float, str]:
+        prompt, response = prompt_text(item), str(item.get("response") or "")
+        key = self._key(prompt, response)
+        cached = self.cache.get(key)
+        if cached is None:
+            try:
+                cached = self._ask(prompt, response)
+            except RuntimeError as exc:
+                return "error", 0.0, f"LLM judge failed after {self.retries} tries: {exc}"
+            self.cache.put(key, cached)
+        return cached["verdict"], cached["confidence"], f"llm: {cached['explanation']}"
+
+    def text_verdicts(self, items):
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            return list(pool.map(self._one, items))
+
+    def check(self) -> None:
+        try:
+            self.client.get(f"{self.base_url}/models").raise_for_status()
+        except httpx.HTTPError as exc:
+            raise UserError(f"Judge endpoint {self.base_url} is not reachable ({exc.__class__.__name__}); start the "
+                            f"server or fix the URL in --judge.") from None
+
+
+class EnsembleJudge(Judge):
+    """The classifier decides when it is confident; replies below `threshold` go to the LLM judge."""
+
+    def __init__(self, llm: LLMJudge, threshold: float = 0.8, classifier: Judge | None = None):
+        from taskalign.judge.classifier import ClassifierJudge
+
+        self.llm, self.threshold = llm, threshold
+        self.classifier = classifier or ClassifierJudge()
+        self.name = f"ensemble:{llm.model_name}"
+
+    def text_verdicts(self, items):
+        verdicts = self.classifier.text_verdicts(items)
+        unsure = [i for i, (_, conf, _) in enumerate(verdicts) if conf < self.threshold]
+        for i, llm_verdict in zip(unsure, self.llm.text_verdicts([items[i] for i in unsure])):
+            if llm_verdict[0] != "error":  # an unreachable LLM leaves the classifier's verdict in place
+                verdicts[i] = llm_verdict
+        return verdicts
