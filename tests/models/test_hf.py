@@ -33,11 +33,12 @@ def test_max_new_tokens_and_token_counts(lively_model_dir, conversations):
     tok = AutoTokenizer.from_pretrained(lively_model_dir)
     replies = load_model(str(lively_model_dir)).generate(conversations, GenerationConfig(max_new_tokens=5, batch_size=8))
     assert len(replies) == len(conversations)
+    assert any(r.finish_reason == "length" for r in replies)
     for conv, reply in zip(conversations, replies):
         prompt = tok.apply_chat_template(conv, add_generation_prompt=True, return_dict=True)["input_ids"]
         assert reply.prompt_tokens == len(prompt)  # padding is not counted
         assert 1 <= reply.completion_tokens <= 5
-        assert reply.finish_reason == ("length" if reply.completion_tokens == 5 else "stop")
+        assert reply.finish_reason in (("length", "stop") if reply.completion_tokens == 5 else ("stop",))
         assert reply.error is None and reply.latency_s > 0
 
 
@@ -131,8 +132,7 @@ def test_folders_without_a_model_are_user_errors(tiny_model_dir, tmp_path):
         load_model(str(tmp_path))
 
 
-def test_hub_id_that_cannot_be_fetched_is_a_user_error(monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty HF cache
+def test_hub_id_that_cannot_be_fetched_is_a_user_error():
     with pytest.raises(UserError, match="taskalign-test/no-such-model"):
         load_model("taskalign-test/no-such-model")
 
