@@ -44,6 +44,11 @@ def load_judge(spec: str = "classifier", model_name: str | None = None) -> Judge
 
 def judge_card() -> dict:
     """The default judge's name and its measured held-out accuracy (written by `python -m taskalign.judge.train`)."""
-    if CARD.is_file():
-        return json.loads(CARD.read_text())
-    return {"judge": "classifier", "heldout": None, "note": "card.json missing; run python -m taskalign.judge.train"}
+    if not CARD.is_file():
+        return {"name": "classifier", "judge": "classifier", "heldout": None,
+                "note": "card.json missing; run python -m taskalign.judge.train"}
+    card = json.loads(CARD.read_text())
+    compact = lambda m: {k: m[k] for k in ("n", "binary_accuracy", "accuracy")}  # noqa: E731
+    return {"name": "classifier", "judge": "classifier", "encoder": card["encoder"],
+            "heldout": compact(card["heldout"]["all"]),
+            "heldout_by_source": {k: compact(v) for k, v in card["heldout"].items() if k != "all"}}

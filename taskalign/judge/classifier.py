@@ -23,12 +23,12 @@ def features(items: list[dict]) -> np.ndarray:
     from taskalign.judge.encoder import embed, opening, tail
 
     texts = [normalize(strip_tool_calls(str(item.get("response") or ""))) for item in items]
-    head = embed(texts)
-    first = embed([opening(t) for t in texts], max_tokens=48)
+    head, _ = embed(texts)
+    first = embed([opening(t) for t in texts], max_tokens=32)[0]  # the opening alone, unswayed by what follows
     tails = np.zeros_like(head)
     long_idx = [i for i, t in enumerate(texts) if tail(t)]
-    if long_idx:  # only long replies pay for a second pass
-        tails[long_idx] = embed([tail(texts[i]) for i in long_idx])
+    if long_idx:  # only long replies pay for a second (short) pass
+        tails[long_idx] = embed([tail(texts[i]) for i in long_idx], max_tokens=40)[0]
     rules = np.array([rule_features(t) + [float(OPEN in str(item.get("response") or "")),
                                           float(prompt_text(item).rstrip().endswith("?"))]
                       for t, item in zip(texts, items)], dtype=np.float32)

@@ -33,7 +33,8 @@ def register(app: typer.Typer) -> None:
         if path.is_dir():
             from taskalign.judge.run import rejudge
 
-            typer.echo(f"re-judged {rejudge(path, load_judge(judge, model_name))}")
+            summary = rejudge(path, load_judge(judge, model_name)) or {}
+            typer.echo(f"re-judged {path} ({summary.get('n_cases', '?')} cases) with {judge}")
             return
         if out is None:
             raise UserError(f"Judging {path} needs --out OUT.jsonl for the judged rows.")

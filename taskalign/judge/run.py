@@ -53,12 +53,12 @@ def judge_file(path: Path, out: Path, judge, batch_size: int = 256) -> Path:
     return Path(out)
 
 
-def rejudge(run_dir: Path, judge) -> Path:
+def rejudge(run_dir: Path, judge) -> dict:
+    """Re-judge a run folder's transcripts (no generation); returns the run's new summary."""
     if not (Path(run_dir) / "transcripts.jsonl").is_file():
         raise UserError(f"{run_dir} has no transcripts.jsonl; pass a red-team run folder (taskalign redteam --out DIR).")
     try:
         from taskalign.redteam.score import rejudge_run
     except ImportError:
         raise UserError("Re-judging a run needs the red-team stage (taskalign.redteam), which is not installed.") from None
-    result = rejudge_run(Path(run_dir), judge)
-    return Path(result) if result else Path(run_dir)
+    return rejudge_run(Path(run_dir), judge)

@@ -18,7 +18,7 @@ from taskalign.judge.evaluate import metrics, normalize_label
 DATA = Path(__file__).resolve().parents[2] / "data" / "judge"
 FILES = ("own.jsonl", "handwritten.jsonl", "pyrit_refusal.jsonl", "smollm.jsonl")
 HELDOUT_SHARE = 0.3
-FEATURES_VERSION = 2  # bump when classifier.features changes, so cached features are recomputed
+FEATURES_VERSION = 4  # bump when classifier.features changes, so cached features are recomputed
 
 
 def split_of(row: dict) -> str:

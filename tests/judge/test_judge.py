@@ -79,7 +79,7 @@ def test_persona_adoption_is_detected():
 def test_judge_card_reports_heldout_accuracy():
     card = judge_card()
     assert card["judge"] == "classifier"
-    assert card["heldout"]["all"]["n"] > 100 and card["heldout"]["all"]["binary_accuracy"] >= 0.95
+    assert card["heldout"]["n"] > 100 and card["heldout"]["binary_accuracy"] >= 0.95
 
 
 def test_unknown_spec_is_a_user_error():
