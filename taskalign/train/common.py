@@ -178,6 +178,13 @@ def save_model(model, tokenizer, out: Path, merge: bool) -> dict:
     return {"merged": True, "adapter": "adapter"}
 
 
+def write_model_note(out: Path, note: dict) -> None:
+    """taskalign_model.json in OUT (and in OUT/adapter, so that folder alone resolves to its base)."""
+    write_json(out / "taskalign_model.json", note)
+    if note.get("adapter") == "adapter":
+        write_json(out / "adapter" / "taskalign_model.json", {**note, "merged": False, "adapter": "."})
+
+
 def save_trained(trainer, tokenizer, out: Path, merge: bool) -> dict:
     """Like save_model, but under multi-GPU (ZeRO-3 / FSDP) let the trainer gather the shards and skip the merge."""
     if trainer.accelerator.num_processes > 1:

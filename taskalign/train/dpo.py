@@ -157,16 +157,19 @@ def run(settings: DPOSettings, log=None) -> Path:
     saved = common.save_trained(trainer, tokenizer, out, settings.merge)
     if not common.is_main(trainer):
         return out
+    write_summary(out, trainer, result, {"n_pairs": len(pairs), "n_pairs_too_long": long,
+                                         "duration_s": round(time.time() - start, 1)}, log)
+    common.write_model_note(out, {"base": common.base_record(settings.model), "kind": "dpo", **saved,
+                                  "steps": result.global_step})
+    return out
+
+
+def write_summary(out: Path, trainer, result, extra: dict, log) -> None:
+    """train_summary.json: steps, final metrics and warnings (likelihood displacement), also printed in yellow."""
     history = [r for r in trainer.state.log_history if "loss" in r]
     warning = displacement_warning(history)
     if warning:
         log(f"[yellow]warning: {warning}[/yellow]")
-    summary = {"steps": result.global_step, "train_loss": result.training_loss, "duration_s": round(time.time() - start, 1),
-               "n_pairs": len(pairs), "final": history[-1] if history else {}, "n_pairs_too_long": long,
-               "warnings": [warning] if warning else []}
-    common.write_json(out / "train_summary.json", summary)
-    note = {"base": common.base_record(settings.model), "kind": "dpo", **saved, "steps": result.global_step}
-    common.write_json(out / "taskalign_model.json", note)
-    if saved["adapter"] == "adapter":
-        common.write_json(out / "adapter" / "taskalign_model.json", {**note, "merged": False, "adapter": "."})
-    return out
+    common.write_json(out / "train_summary.json", {"steps": result.global_step, "train_loss": result.training_loss,
+                                                   **extra, "final": history[-1] if history else {},
+                                                   "warnings": [warning] if warning else []})

@@ -112,8 +112,6 @@ def run(settings: SFTSettings, log=None) -> Path:
     note = {"base": common.base_record(settings.model), "kind": "sft", **saved, "steps": result.global_step,
             "train_loss": result.training_loss, "assistant_only_loss": template is not None,
             "duration_s": round(time.time() - start, 1)}
-    common.write_json(out / "taskalign_model.json", note)
-    if saved["adapter"] == "adapter":
-        common.write_json(out / "adapter" / "taskalign_model.json", {**note, "merged": False, "adapter": "."})
+    common.write_model_note(out, note)
     common.write_json(out / "train_config.json", common.settings_dict(settings))
     return out
