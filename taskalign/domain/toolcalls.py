@@ -27,25 +27,28 @@ class ToolCall:
         return asdict(self)
 
 
-def _render_param(name: str, spec: dict, required: bool) -> str:
-    kind = "|".join(spec["enum"]) if "enum" in spec else _TYPE_NAMES.get(spec.get("type", ""), "any")
+def _param_kind(spec: dict) -> str:
+    if "enum" in spec:
+        return "|".join(spec["enum"])
     if spec.get("type") == "array":
-        kind = f"list[{_TYPE_NAMES.get(spec.get('items', {}).get('type', ''), 'any')}]"
-    if spec.get("description") and "enum" not in spec:
-        kind += f" ({spec['description']})"
-    return f"{name}{'' if required else '?'}: {kind}"
+        return f"list of {_TYPE_NAMES.get(spec.get('items', {}).get('type', ''), 'any')}"
+    return spec.get("description") or _TYPE_NAMES.get(spec.get("type", ""), "any")
 
 
 def render_tools(tools: list[dict]) -> str:
-    """Compact, signature-style rendering; short prompts keep CPU generation and training affordable."""
-    lines = ["Tools you can call:"]
+    """Signatures plus one line of value formats. Every prompt token costs CPU time in generation and training (the
+    system prompt is most of each sequence), so this is as short as a small model can still follow."""
+    lines = [f'Call a tool as {OPEN}{{"name": ..., "arguments": {{...}}}}{CLOSE}. Tools:']
+    kinds: dict[str, str] = {}
     for tool in tools:
         fn = tool["function"]
         params = fn.get("parameters", {})
         required = set(params.get("required", []))
-        args = ", ".join(_render_param(n, s, n in required) for n, s in params.get("properties", {}).items())
-        lines.append(f"- {fn['name']}({args}): {fn.get('description', '')}")
-    lines.append(f'To call a tool, write {OPEN}{{"name": "<tool>", "arguments": {{...}}}}{CLOSE}')
+        lines.append(f"{fn['name']}({', '.join(n + ('' if n in required else '?') for n in params.get('properties', {}))})")
+        for name, spec in params.get("properties", {}).items():
+            if _param_kind(spec) not in ("str", "short title", "list of str") and _param_kind(spec) not in kinds.values():
+                kinds[name] = _param_kind(spec)
+    lines.append(". ".join(f"{name}: {kind}" for name, kind in kinds.items()) + ".")
     return "\n".join(lines)
 
 

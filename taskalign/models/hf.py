@@ -23,7 +23,7 @@ def adapter_base(path: Path) -> str | None:
 
 
 def set_threads(n_params: int | None = None) -> None:
-    """CPU threads: TASKALIGN_THREADS / OMP_NUM_THREADS when set; one for tiny models; else the idle cores.
+    """CPU threads: TASKALIGN_THREADS / OMP_NUM_THREADS when set; one for tiny models; else the cores others leave idle.
 
     On a busy machine every extra thread waits for a descheduled peer at each op. Measured on 2 cores at load ~9:
     SmolLM2-135M batch 1 gave 4.1 tokens/s with 1 thread and 0.37 with 2; a 1 MB model took 6 s instead of 0.02 s.
@@ -38,7 +38,10 @@ def set_threads(n_params: int | None = None) -> None:
     elif n_params is not None and n_params < 20_000_000:
         torch.set_num_threads(1)
     else:
-        torch.set_num_threads(max(1, min(cores, round(cores - busy))))
+        # The 1-minute load includes this process's own recent work (e.g. a training stage just before), which can be
+        # up to `cores`; only load beyond that comes from others and should take threads away.
+        others = max(0.0, busy - cores)
+        torch.set_num_threads(max(1, min(cores, round(cores - others))))
 
 
 def load_hf(name_or_path: str, adapter: str | None = None, device: str | None = None):

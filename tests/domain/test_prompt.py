@@ -22,7 +22,7 @@ def test_system_prompt_names_every_tool_and_parameter_and_the_call_format():
     prompt = system_prompt()
     for tool in load_tools():
         fn = tool["function"]
-        assert f"- {fn['name']}(" in prompt
+        assert f"{fn['name']}(" in prompt
         for param in fn["parameters"].get("properties", {}):
             assert param in prompt
     assert OPEN in prompt and "TaskMaster" in prompt and DEFAULT_TODAY in prompt
