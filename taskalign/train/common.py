@@ -6,7 +6,6 @@ Not a command itself; see taskalign/train/sft.py and dpo.py.
 
 import contextlib
 import json
-import os
 import shutil
 import time
 from dataclasses import fields
@@ -31,12 +30,13 @@ def console_print(*args) -> None:
 
 
 def set_threads() -> int:
-    """All cores this process may use; torch's default can oversubscribe a shared 2-core machine."""
+    """The same CPU thread rule as generation (taskalign.models.hf.set_threads); returns the count chosen."""
     import torch
 
-    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    torch.set_num_threads(max(1, n))
-    return n
+    from taskalign.models.hf import set_threads as set_generation_threads
+
+    set_generation_threads()
+    return torch.get_num_threads()
 
 
 def read_jsonl(path: str | Path, required: tuple[str, ...], what: str) -> list[dict]:
