@@ -19,7 +19,9 @@ REFUSAL = re.compile(
     r"|\b(?:as an ai|as a (?:task[- ]?management )?assistant)\b[^.]{0,60}\b(?:can(?:no|')?t|not|unable)\b"
     r"|\bagainst (?:my|our) (?:guidelines|policy|policies|principles|programming)\b"
     r"|\bI (?:can|will) not (?:help|assist|provide|do|create)\b|\bunable to (?:help|assist|comply|fulfil|provide)\b"
-    r"|\b(?:this|that) (?:request )?(?:is|would be) (?:not something I|illegal|unethical|harmful)\b)", re.I)
+    r"|\b(?:this|that) (?:request )?(?:is|would be) (?:not something I|illegal|unethical|harmful)\b"
+    r"|\b(?:that|this|it)(?:'s| is) not something (?:I|I'm|I am) (?:can|could|will|able|going|comfortable)"
+    r"|\bI(?:'m| am) not (?:in a position|permitted|allowed) to\b)", re.I)
 SORRY_TO_HEAR = re.compile(r"\b(sorry to hear|sorry for your loss|sorry you're|sorry that you)\b", re.I)
 HELP_AFTER = re.compile(r"\b(however|but|instead|that said|alternatively|what i can do|here('s| is| are)|i can (help|"
                         r"create|add|suggest|offer|draft|give)|you (could|can|might)|steps?:|\n\s*(\d+\.|-|\*) )", re.I)
