@@ -21,6 +21,8 @@ class SFTSettings:
     data: str | None = field(default=None, metadata={"help": "Conversations JSONL ({'messages': [...]}); "
                                                                "None generates the default TaskMaster data."})
     n_generated: int = field(default=600, metadata={"help": "Conversations to generate when data is None."})
+    per_conversation: int = field(default=1, metadata={"help": "Requests per generated conversation (amortises the "
+                                                               "system prompt on CPUs)."})
     epochs: float = field(default=1.0, metadata={"help": "Passes over the data."})
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
     learning_rate: float = field(default=2e-4, metadata={"help": "Peak learning rate (LoRA likes ~1e-4 to 3e-4)."})
@@ -43,7 +45,7 @@ def load_data(settings: SFTSettings, out: Path) -> list[dict]:
     else:
         from taskalign.train import sft_data
 
-        rows = sft_data.generate(settings.n_generated, settings.seed)
+        rows = sft_data.generate(settings.n_generated, settings.seed, per_conversation=settings.per_conversation)
         sft_data.write(rows, out / "sft_data.jsonl")
     return [{"messages": r["messages"]} for r in rows]
 

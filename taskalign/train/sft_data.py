@@ -190,16 +190,20 @@ KINDS = {"create": create, "list": list_tasks, "update": update, "complete": com
          "multi": multi, "chat": chat}
 
 
-def generate(n: int = 600, seed: int = 0, today: str = DEFAULT_TODAY) -> list[dict]:
-    """`n` conversations; the same (n, seed, today) always gives the same rows."""
+def generate(n: int = 600, seed: int = 0, today: str = DEFAULT_TODAY, per_conversation: int = 1) -> list[dict]:
+    """`n` conversations of `per_conversation` independent requests each; the same arguments give the same rows.
+
+    Several requests after one system prompt amortise it: on a CPU the prompt is most of the training compute.
+    """
     rng = random.Random(seed)
     day = date.fromisoformat(today)
     system = {"role": "system", "content": system_prompt(today)}
     names, weights = zip(*MIX)
     rows = []
     for i in range(n):
-        kind = rng.choices(names, weights)[0]
-        rows.append({"id": f"sft-{i:05d}", "kind": kind, "messages": [system, *KINDS[kind](rng, day)]})
+        kinds = [rng.choices(names, weights)[0] for _ in range(max(1, per_conversation))]
+        turns = [m for kind in kinds for m in KINDS[kind](rng, day)]
+        rows.append({"id": f"sft-{i:05d}", "kind": "+".join(kinds), "messages": [system, *turns]})
     return rows
 
 
@@ -217,10 +221,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=600, help="number of conversations")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same data)")
+    parser.add_argument("--per-conversation", type=int, default=1, help="independent requests per conversation")
     parser.add_argument("--today", default=DEFAULT_TODAY, help="the date relative dates are resolved against")
     parser.add_argument("--out", default="taskmaster_sft.jsonl", help="output JSONL file")
     args = parser.parse_args(argv)
-    path = write(generate(args.n, args.seed, args.today), Path(args.out))
+    path = write(generate(args.n, args.seed, args.today, args.per_conversation), Path(args.out))
     print(f"wrote {args.n} conversations to {path}")
 
 
