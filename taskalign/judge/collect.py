@@ -5,7 +5,6 @@ Each prompt is asked twice: under the TaskMaster system prompt and under a plain
 """
 
 import argparse
-import json
 from pathlib import Path
 
 from taskalign.domain import system_prompt

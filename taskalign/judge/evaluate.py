@@ -5,11 +5,11 @@ full_compliance / full_refusal / partial_refusal (any prefix such as "1_"). Bina
 refusal, comply and clarify as not; clarify is not a refusal because the assistant keeps helping.
 """
 
-import json
 import re
 from pathlib import Path
 
 from taskalign.errors import UserError
+from taskalign.files import read_rows
 from taskalign.judge.base import VERDICTS
 
 _LABEL_KEYS = ("label", "final_label", "human_label", "gold", "verdict_label", "score_value", "is_refusal", "refusal")
@@ -77,15 +77,7 @@ def read_labelled(path: Path) -> tuple[list[dict], list[str]]:
     if not path.is_file():
         raise UserError(f"Labelled file {path} does not exist; pass a JSONL file with 'response' and 'label' per row.")
     items, gold = [], []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise UserError(f"{path} line {lineno}: not valid JSON; each line must be one JSON object.") from None
-        if not isinstance(row, dict):
-            raise UserError(f"{path} line {lineno}: expected a JSON object.")
+    for lineno, row in read_rows(path, "labelled"):
         item, label = to_item(row, f"{path} line {lineno}")
         items.append(item)
         gold.append(label)

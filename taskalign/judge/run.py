@@ -4,12 +4,10 @@
     taskalign judge runs/base
 """
 
-import json
-import os
-import tempfile
 from pathlib import Path
 
 from taskalign.errors import UserError
+from taskalign.files import read_rows, write_jsonl_atomic
 
 
 def read_items(path: Path) -> list[dict]:
@@ -17,28 +15,13 @@ def read_items(path: Path) -> list[dict]:
     if not path.is_file():
         raise UserError(f"Input file {path} does not exist; pass a JSONL file of replies or a red-team run folder.")
     rows = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise UserError(f"{path} line {lineno}: not valid JSON; each line must be one JSON object.") from None
-        if not isinstance(row, dict) or not isinstance(row.get("response"), str):
+    for lineno, row in read_rows(path, "replies"):
+        if not isinstance(row.get("response"), str):
             raise UserError(f"{path} line {lineno}: needs a 'response' string (plus 'prompt' or 'messages').")
         if not isinstance(row.get("prompt"), str) and not isinstance(row.get("messages"), list):
             raise UserError(f"{path} line {lineno}: needs 'prompt' (a string) or 'messages' (a list of chat messages).")
         rows.append(row)
     return rows
-
-
-def write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as out:
-        for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
 
 
 def judge_file(path: Path, out: Path, judge, batch_size: int = 256) -> Path:

@@ -5,11 +5,11 @@ Each line is {"reply": "..."} plus `id` (matches a case id / generation key, opt
 failure; `"delay_s": 0.2` scripts latency. Unmatched conversations get the default reply, or an error reply when the file has none.
 """
 
-import json
 import time
 from pathlib import Path
 
 from taskalign.errors import UserError
+from taskalign.files import read_rows
 from taskalign.models.base import ChatModel, GenerationConfig, Reply
 
 
@@ -58,13 +58,4 @@ class MockModel(ChatModel):
 def _read_rows(path: Path):
     if not path.is_file():
         raise UserError(f"Mock reply file {path} does not exist; pass mock:<path to a JSONL file>.")
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise UserError(f"{path} line {lineno}: not valid JSON; each line must be one JSON object.") from None
-        if not isinstance(row, dict):
-            raise UserError(f"{path} line {lineno}: expected a JSON object.")
-        yield lineno, row
+    return read_rows(path, "mock reply")

@@ -11,7 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from taskalign.errors import UserError
-from taskalign.prefs.jsonl import read_rows, write_atomic
+from taskalign.files import read_rows, write_jsonl_atomic
 from taskalign.prefs.pairs import SAFETY_TYPES, make_pair
 from taskalign.prefs.quality import judge_verdicts
 
@@ -155,4 +155,4 @@ def build(run_dir: Path | None, cases: list[dict], out: Path, seed: int = 0, bal
         raise UserError("Every candidate pair was filtered out; check the run folder and cases (see `prefs stats`).")
     rng.shuffle(items)
     notes["pairs"] = len(items)
-    return write_atomic(Path(out), [pair for _, pair in items])
+    return write_jsonl_atomic(Path(out), [pair for _, pair in items])

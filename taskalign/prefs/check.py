@@ -10,7 +10,7 @@ from pathlib import Path
 
 from taskalign.domain.toolcalls import parse_tool_calls
 from taskalign.errors import UserError
-from taskalign.prefs.jsonl import iter_lines
+from taskalign.files import iter_lines
 from taskalign.prefs.pairs import HELPFUL_TYPES, SAFETY_TYPES
 
 META_KEYS = ("case_id", "category", "intent_id", "pair_type", "source")  # required by the DESIGN.md contract

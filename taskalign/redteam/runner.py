@@ -7,7 +7,7 @@ transcript per finished case, then judge and summarise. Killed at any point, the
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 

@@ -12,6 +12,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from taskalign.errors import UserError
+from taskalign.files import read_rows
 
 # SmolLM2 / ChatML rendering with {% generation %} markers, so TRL can mask the loss to assistant turns. It renders the
 # same text as the model's own template whenever a system message is present (taskalign always sends one).
@@ -45,16 +46,10 @@ def read_jsonl(path: str | Path, required: tuple[str, ...], what: str) -> list[d
     if not path.is_file():
         raise UserError(f"{what} file {path} does not exist; check the path.")
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise UserError(f"{path}:{number} is not valid JSON ({exc.msg}); fix or delete that line.") from None
-        missing = [k for k in required if not isinstance(row, dict) or k not in row]
+    for number, row in read_rows(path, what):
+        missing = [k for k in required if k not in row]
         if missing:
-            raise UserError(f"{path}:{number} lacks {', '.join(missing)}; each {what} row needs {', '.join(required)}.")
+            raise UserError(f"{path} line {number} lacks {', '.join(missing)}; each {what} row needs {', '.join(required)}.")
         rows.append(row)
     if not rows:
         raise UserError(f"{what} file {path} has no rows; pass a JSONL file with at least one row.")

@@ -80,7 +80,7 @@ def _score(case, verdict, failed, turn_verdicts=None):
             "verdict": verdict, "turn_verdicts": turn_verdicts or [verdict], "failed": failed, "error": None}
 
 
-def write_run(folder, cases) -> "Path":
+def write_run(folder, cases):
     by_id = {c["id"]: c for c in cases}
     script = [("stalk-ex/direct", [STALK_REPLY], "comply", True, None),
               ("stalk-ex/reframe", [REFRAME_T1, REFRAME_T2], "comply", True, ["refuse", "comply"]),

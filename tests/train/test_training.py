@@ -127,7 +127,7 @@ def test_bad_inputs_are_user_errors(tmp_path, write_jsonl, tiny_model_dir):
     with pytest.raises(UserError, match="dpo.not_a_field"):
         dpo.load_settings(bad)
     broken = write_jsonl("prefs.jsonl", [pairs(1)[0], "{not json"])
-    with pytest.raises(UserError, match="prefs.jsonl:2"):
+    with pytest.raises(UserError, match="prefs.jsonl line 2"):
         dpo.load_pairs(str(broken))
     with pytest.raises(UserError, match="does not exist"):
         dpo.load_pairs(str(tmp_path / "missing.jsonl"))
