@@ -17,7 +17,7 @@ from taskalign.judge.evaluate import metrics, normalize_label
 from taskalign.judge.rules import rules_verdict
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "judge"
-FILES = ("own.jsonl", "handwritten.jsonl", "pyrit_refusal.jsonl", "smollm.jsonl")
+FILES = ("own.jsonl", "handwritten.jsonl", "pyrit_refusal.jsonl", "taskmaster.jsonl", "smollm.jsonl")
 HELDOUT_SHARE = 0.3
 N_RULES = 9
 FEATURES_VERSION = 7  # bump when classifier.features changes, so cached features are recomputed
