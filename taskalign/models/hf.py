@@ -40,8 +40,8 @@ def set_threads(n_params: int | None = None) -> None:
     else:
         # The 1-minute load includes this process's own recent work (e.g. a training stage just before), which can be
         # up to `cores`; only load beyond that comes from others and should take threads away.
-        others = max(0.0, busy - cores)
-        torch.set_num_threads(max(1, min(cores, round(cores - others))))
+        others = busy - cores
+        torch.set_num_threads(cores if others < 1.0 else max(1, round(cores - others)))
 
 
 def load_hf(name_or_path: str, adapter: str | None = None, device: str | None = None):
