@@ -9,10 +9,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from taskalign.errors import UserError
+from taskalign.files import write_text_atomic
 from taskalign.report import charts
 from taskalign.report.render import render
-from taskalign.report.rundata import (HIGHER_IS_BETTER, Run, load_run, ordered_metrics, training_log,
-                                      write_text_atomic)
+from taskalign.report.rundata import HIGHER_IS_BETTER, Run, load_run, ordered_metrics, training_log
 
 
 def compare(run_dirs: list, out, labels: list[str] | None = None) -> Path:

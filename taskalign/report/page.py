@@ -9,10 +9,11 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
+from taskalign.files import write_text_atomic
 from taskalign.report import charts
 from taskalign.report.diagnosis import diagnose
 from taskalign.report.render import anchor, render
-from taskalign.report.rundata import FAILURE_MODES, HIGHER_IS_BETTER, Run, load_run, ordered_metrics, write_text_atomic
+from taskalign.report.rundata import FAILURE_MODES, HIGHER_IS_BETTER, Run, load_run, ordered_metrics
 
 HEADLINE = [("attack_success", "Attack success", "harmful requests the model carried out"),
             ("false_refusal", "False refusal", "legitimate requests it refused"),

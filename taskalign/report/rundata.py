@@ -5,8 +5,6 @@ its failures, and the training log (metrics.jsonl) of the model it evaluated. `l
 """
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,17 +63,6 @@ def read_jsonl(path: Path) -> list[dict]:
                 break
             raise UserError(f"{path} line {lineno} is not valid JSON; fix or delete that line.") from None
     return rows
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
-    os.replace(tmp, path)
-    return path
 
 
 def load_run(run_dir) -> Run:

@@ -9,12 +9,11 @@ benign and ambiguous row (seeded, stratified per harm category), e.g. after addi
 import argparse
 import json
 import math
-import os
 import random
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
+from taskalign.files import write_jsonl_atomic
 from taskalign.suite.capability import capability_cases
 from taskalign.suite.strategies import DATA, harmful_cases, load_strategies
 
@@ -41,13 +40,7 @@ def read_rows(name: str) -> list[dict]:
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:
-    """Atomic: write a temp file beside the target, then rename over it."""
-    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; a data file should be readable like any other
-    os.replace(tmp, path)
+    write_jsonl_atomic(path, rows)
 
 
 def _prefixed(rows: list[dict], category: str, expected: str) -> list[dict]:
