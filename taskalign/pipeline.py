@@ -87,6 +87,8 @@ class Stages:
 def _redteam(model: str, out: Path, section: dict, judge: str) -> str:
     from taskalign.redteam.runner import RedteamConfig, run
 
+    # Absolute, so the run folder names its model from anywhere (`--model runs/demo/aligned` resolves through it).
+    model = str(Path(model).resolve()) if Path(model).exists() else model
     run(RedteamConfig(model=model, out=str(out), judge=judge, **section))
     return out.name
 

@@ -1,8 +1,10 @@
 """Model specs → backends. `load_model(spec)` accepts exactly what `--model` accepts (see DESIGN.md):
 
-    embedded | ./folder | hub/id | ./adapter-folder (resolved to its base) | openai:<base_url> | mock:<file.jsonl>
+    embedded | ./folder | hub/id | ./adapter-folder (resolved to its base) | a red-team run folder (its model)
+    | openai:<base_url> | mock:<file.jsonl>
 """
 
+import json
 from pathlib import Path
 
 from taskalign.errors import UserError
@@ -29,10 +31,20 @@ def resolve_hf(spec: str, adapter: str | None = None) -> tuple[str, str | None]:
             return resolve_hf(base)[0], str(path)
         if not (path / "config.json").is_file():
             raise UserError(f"{spec} has no config.json; pass a Hugging Face model folder, an adapter folder or 'embedded'.")
+        if (path / "summary.json").is_file():
+            return resolve_hf(_run_model(path), adapter)
         return str(path), adapter
     if spec.startswith((".", "/", "~")) or spec.count("/") != 1:
         raise UserError(f"Model folder {spec} does not exist; check the path (or use 'embedded', 'openai:URL', 'mock:FILE').")
     return _hub_id(spec), adapter
+
+
+def _run_model(run_dir: Path) -> str:
+    """A red-team run folder (e.g. runs/demo/aligned) stands for the Hugging Face model it evaluated."""
+    model = json.loads((run_dir / "config.json").read_text()).get("model")
+    if not isinstance(model, str) or model.startswith(("openai:", "mock:")):
+        raise UserError(f"{run_dir} is a red-team run of {model!r}, not of a local model; pass that model's spec instead.")
+    return model
 
 
 def _hub_id(spec: str) -> str:

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from taskalign.errors import UserError
+from taskalign.models import resolve_hf
 from taskalign.pipeline import PipelineConfig, load_settings, run
 
 TINY = {
@@ -30,6 +31,8 @@ def test_pipeline_end_to_end_then_cached(tmp_path, tiny_model_dir):
         summary = json.loads((out / run_dir / "summary.json").read_text())
         assert summary["n_cases"] > 0, label
     assert (out / manifest["models"]["aligned"] / "config.json").is_file()  # a merged folder --model accepts
+    # `--model runs/demo/aligned` (the red-team run) stands for the model it evaluated.
+    assert resolve_hf(str(out / "aligned"))[0] == str((out / "models" / "aligned").resolve())
     assert (out / manifest["prefs"]).read_text().strip() and (out / manifest["report"]).is_file()
     assert set(json.loads((out / "results.json").read_text())["attack_success"]) == {"base", "sft", "aligned"}
     stages_before = json.loads((out / "stages.json").read_text())
