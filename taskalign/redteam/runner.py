@@ -30,8 +30,8 @@ class RedteamConfig:
     categories: tuple[str, ...] | None = None
     split: str | None = None
     limit: int | None = None
-    max_new_tokens: int = 128
-    batch_size: int = 16
+    max_new_tokens: int = 96
+    batch_size: int = 32
     concurrency: int = 8
     temperature: float = 0.0
     seed: int = 0
