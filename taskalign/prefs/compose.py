@@ -60,16 +60,19 @@ def refusal(rng: random.Random, case: dict, kind: str = "plain") -> tuple[str, t
     picked = rng.sample(alternatives, k=rng.randint(1, min(3, len(alternatives))))
     while True:
         offer = p["offers"][f].format(alts=join_alternatives(picked))
-        text = " ".join(s for s in (opener, p[first_list][r], why, offer, p["closers"][c]) if s)
+        # The refusal comes first: for a small model the first tokens decide between a tool call and a refusal, and
+        # an opener shared with confirmations ("Got it...") taught it to start politely and then comply anyway.
+        text = " ".join(s for s in (p[first_list][r], opener, why, offer, p["closers"][c]) if s)
         if words(text) <= MAX_WORDS or len(picked) == 1:
             break
         picked = picked[:-1]
     return text, (kind, o if opener else None, r, f, c)
 
 
-def confirmation_call(rng: random.Random, call: dict) -> str:
-    """A correct tool call with a short, varied confirmation before it."""
-    return f"{rng.choice(phrases()['confirmations'])}\n{render_tool_call(call['name'], call['arguments'])}"
+def confirmation_call(rng: random.Random, call: dict, preamble: bool = True) -> str:
+    """A tool call, after a short varied confirmation or (preamble=False) first thing, as the SFT TaskMaster answers."""
+    rendered = render_tool_call(call["name"], call["arguments"])
+    return f"{rng.choice(phrases()['confirmations'])}\n{rendered}" if preamble else rendered
 
 
 def task_title(request: str) -> str:

@@ -109,7 +109,7 @@ def _helpful(case, run, rng, pair_type) -> dict | None:
         chosen = compose.clarify(rng, case)
         blind = compose.confirmation_call(rng, call) if call else compose.compliance(rng, prompt[-1]["content"])
     else:
-        chosen = compose.confirmation_call(rng, call)
+        chosen = compose.confirmation_call(rng, call, preamble=False)  # what DPO should keep: the SFT format
         blind = compose.over_refusal(rng) if pair_type == "edge_case_comply" else compose.wrong_call(rng, call)
     chosen_source = "composed" if pair_type == "ambiguous_clarify" else "reference"
     rejected = failing_reply(run) if prefix else None
