@@ -4,7 +4,6 @@ Each stage contributes its commands through `register(app)` in its own `cli.py`,
 """
 
 import importlib
-import importlib.util
 import sys
 
 import typer
@@ -15,7 +14,7 @@ app = typer.Typer(help="Red-team, preference-train and re-evaluate a tool-callin
                   pretty_exceptions_enable=False, add_completion=False)
 _state = {"debug": False}
 
-# Each stage registers its own commands. A module not written yet is skipped, so stages can land one at a time.
+# Each stage registers its own commands (a `register(app)` in its cli module).
 COMMAND_MODULES = [
     "taskalign.models.cli",     # chat, models
     "taskalign.suite.cli",      # cases list|show|validate
@@ -35,8 +34,7 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks ins
 
 
 for _name in COMMAND_MODULES:
-    if importlib.util.find_spec(_name.rsplit(".", 1)[0]) and importlib.util.find_spec(_name):
-        importlib.import_module(_name).register(app)
+    importlib.import_module(_name).register(app)
 
 
 def main() -> None:
