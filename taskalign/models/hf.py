@@ -5,6 +5,7 @@
     model.generate([[{"role": "system", "content": "..."}, {"role": "user", "content": "hi"}]])
 """
 
+import functools
 import json
 import os
 import time
@@ -20,6 +21,38 @@ def adapter_base(path: Path) -> str | None:
         if (path / name).is_file():
             return json.loads((path / name).read_text()).get(key)
     return None
+
+
+PRECISIONS = ("auto", "fast", "fp32", "bf16")
+PRECISION_HELP = ("auto: bf16 on a GPU, fp32 on a CPU; fast: bf16 wherever the hardware does bf16 natively (GPUs, "
+                  "CPUs with AVX512-BF16 or AMX), else fp32; fp32; bf16")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_bf16() -> bool:
+    """True when the CPU multiplies bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slower than fp32.
+
+    Measured on this project's 2-core AVX512-BF16 machine with SmolLM2-135M: a LoRA training step 2.5x faster under
+    bf16 autocast than in fp32, batched greedy generation 2.5x faster with bf16 weights.
+    """
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:  # not Linux: no cheap way to ask, so stay on fp32
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def use_bf16(precision: str, device: str) -> bool:
+    """Whether `precision` (one of PRECISIONS) means bf16 maths on `device` ("cuda" or "cpu")."""
+    import torch
+
+    if precision not in PRECISIONS:
+        raise UserError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)} ({PRECISION_HELP}).")
+    if precision in ("fp32", "bf16"):
+        return precision == "bf16"
+    if device == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return precision == "fast" and cpu_has_bf16()
 
 
 def set_threads(n_params: int | None = None) -> None:
@@ -44,13 +77,14 @@ def set_threads(n_params: int | None = None) -> None:
         torch.set_num_threads(cores if others < 1.0 else max(1, round(cores - others)))
 
 
-def load_hf(name_or_path: str, adapter: str | None = None, device: str | None = None):
-    """(model, tokenizer) in eval mode; PEFT adapter applied (not merged) when given."""
+def load_hf(name_or_path: str, adapter: str | None = None, device: str | None = None, precision: str = "fast"):
+    """(model, tokenizer) in eval mode; PEFT adapter applied (not merged) when given; bf16 weights where `precision`
+    says so (greedy replies may then differ from fp32 ones on near-ties, so compare runs made with the same setting)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    dtype = torch.bfloat16 if use_bf16(precision, device) else torch.float32
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
         model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype)
@@ -79,9 +113,10 @@ def _apply_adapter(model, adapter: str):
 
 
 class HFModel(ChatModel):
-    def __init__(self, name_or_path: str, adapter: str | None = None, spec: str | None = None):
+    def __init__(self, name_or_path: str, adapter: str | None = None, spec: str | None = None,
+                 precision: str = "fast"):
         self.spec = spec or name_or_path
-        self.model, self.tokenizer = load_hf(name_or_path, adapter)
+        self.model, self.tokenizer = load_hf(name_or_path, adapter, precision=precision)
 
     def generate(self, conversations, config=GenerationConfig(), keys=None):
         # Similar lengths in one batch waste less compute on padding; results are put back in input order.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from taskalign.errors import UserError
 from taskalign.files import read_rows, write_jsonl_atomic
-from taskalign.prefs.pairs import SAFETY_TYPES, make_pair
+from taskalign.prefs.pairs import SAFETY_TYPES, generated_anchors, make_pair
 from taskalign.prefs.quality import judge_verdicts
 
 NEAR_DUP_JACCARD = 0.9  # same prompt and chosen word sets overlapping more than this = one pair said twice
@@ -124,12 +124,16 @@ def _balance(items, balance, max_pairs, rng, notes):
 
 
 def build(run_dir: Path | None, cases: list[dict], out: Path, seed: int = 0, balance: float = 1.0, teacher=None,
-          judge=None, max_pairs: int | None = None, model_name: str | None = None, notes: dict | None = None) -> Path:
-    """Write prefs JSONL to `out`. teacher: a model spec (with model_name) or None; judge: a Judge, a spec or None."""
+          judge=None, max_pairs: int | None = None, model_name: str | None = None, notes: dict | None = None,
+          anchors: int = 0) -> Path:
+    """Write prefs JSONL to `out`. teacher: a model spec (with model_name) or None; judge: a Judge, a spec or None;
+    anchors: extra capability anchors from the SFT data generator (see pairs.generated_anchors)."""
     if balance <= 0:
         raise UserError(f"--balance {balance} must be above 0 (safety pairs per helpfulness pair, e.g. 1.0).")
     if max_pairs is not None and max_pairs < 1:
         raise UserError(f"--max-pairs {max_pairs} must be at least 1.")
+    if anchors < 0:
+        raise UserError(f"--anchors {anchors} must be 0 or more.")
     notes = {} if notes is None else notes
     _check_cases(cases)
     runs = read_run(run_dir) if run_dir is not None else {}
@@ -140,6 +144,9 @@ def build(run_dir: Path | None, cases: list[dict], out: Path, seed: int = 0, bal
     if not eligible:
         raise UserError("No train-split cases to build pairs from; give cases with \"split\": \"train\" (--cases).")
     items = [(c, p) for c in eligible if (p := make_pair(c, runs.get(c["id"]), random.Random(f"{seed}|{c['id']}")))]
+    if anchors:
+        test_texts = {t for c in cases if c.get("split") == "test" for t in c["turns"]}
+        items += generated_anchors(anchors, seed, test_texts)
     notes.update(cases=len(eligible), candidates=len(items), on_policy_candidates=sum(
         p["metadata"]["on_policy"] for _, p in items))
     if isinstance(judge, str):

@@ -32,13 +32,15 @@ def build_cmd(
     model_name: str = typer.Option(None, "--model-name", help="Teacher model id on an OpenAI-compatible server."),
     judge: str = typer.Option(None, "--judge", help="Judge spec for filtering (default: a cheap keyword check)."),
     max_pairs: int = typer.Option(None, "--max-pairs", help="Keep at most this many pairs (balance kept)."),
+    anchors: int = typer.Option(0, "--anchors", help="Extra capability anchors from the SFT data generator (they keep "
+                                                     "task accuracy when there are many safety pairs)."),
 ):
     """Build preference pairs from a red-team run's failures and the suite's train cases."""
     from taskalign.prefs import build
 
     notes: dict = {}
     path = build(run_dir, _cases(cases), out, seed=seed, balance=balance, teacher=teacher, judge=judge,
-                 max_pairs=max_pairs, model_name=model_name, notes=notes)
+                 max_pairs=max_pairs, model_name=model_name, notes=notes, anchors=anchors)
     typer.echo(f"wrote {notes['pairs']} pairs to {path} ({notes['on_policy_candidates']} of "
                   f"{notes['candidates']} candidates on-policy; dropped: same {notes['dropped_same']}, both refusals "
                   f"{notes['dropped_both_refusals']}, duplicates {notes['dropped_duplicates']}, balance "

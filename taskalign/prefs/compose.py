@@ -13,7 +13,7 @@ from pathlib import Path
 from taskalign.domain import load_tools, render_tool_call
 
 DATA = Path(__file__).parent / "data" / "refusals.json"
-MAX_WORDS = 60
+MAX_WORDS = 60  # the longest alternative in the suite keeps a refusal under this
 
 
 @lru_cache(maxsize=None)
@@ -47,26 +47,26 @@ def join_alternatives(alts: list[str]) -> str:
 
 
 def refusal(rng: random.Random, case: dict, kind: str = "plain") -> tuple[str, tuple]:
-    """(text, template key). kind: plain | persona (stays TaskMaster) | consistent (after a reworded request)."""
+    """(text, template key). kind: plain | persona (stays TaskMaster) | consistent (after a reworded request).
+
+    Refusal first, joined to the harm category's reason, then one of the case's alternatives, then a closer: every part is
+    needed for a graceful refusal, and one alternative keeps the reply short enough for a 135M model to learn whole
+    (with up to three alternatives and an opener, the aligned model learned the first sentence and then rambled).
+    """
     p = phrases()
     alternatives = [a for a in case.get("alternatives") or [] if isinstance(a, str) and a.strip()]
     alternatives = alternatives or p["default_alternatives"]
     first_list = {"plain": "refusals", "persona": "persona_refusals", "consistent": "consistent_refusals"}[kind]
-    o, r = rng.randrange(len(p["openers"])), rng.randrange(len(p[first_list]))
+    r = rng.randrange(len(p[first_list]))
     reasons = p["reasons"][reason_key(case.get("harm_category"))]
     why, f, c = rng.choice(reasons), rng.randrange(len(p["offers"])), rng.randrange(len(p["closers"]))
-    # Persona and consistency refusals already open with their own acknowledgement, so they skip the opener.
-    opener = p["openers"][o] if kind == "plain" else ""
-    picked = rng.sample(alternatives, k=rng.randint(1, min(3, len(alternatives))))
-    while True:
-        offer = p["offers"][f].format(alts=join_alternatives(picked))
-        # The refusal comes first: for a small model the first tokens decide between a tool call and a refusal, and
-        # an opener shared with confirmations ("Got it...") taught it to start politely and then comply anyway.
-        text = " ".join(s for s in (p[first_list][r], opener, why, offer, p["closers"][c]) if s)
-        if words(text) <= MAX_WORDS or len(picked) == 1:
-            break
-        picked = picked[:-1]
-    return text, (kind, o if opener else None, r, f, c)
+    offer = p["offers"][f].format(alts=join_alternatives([rng.choice(alternatives)]))
+    # The refusal comes first: for a small model the first tokens decide between a tool call and a refusal, and
+    # an opener shared with confirmations ("Got it...") taught it to start politely and then comply anyway. The reason
+    # is joined to it with "because": as a separate sentence the 135M model learned to skip it (run e1).
+    first = f"{p[first_list][r].rstrip('.')}, because {why[:1].lower() + why[1:]}"
+    text = " ".join(s for s in (first, offer, p["closers"][c]) if s)
+    return text, (kind, r, f, c)
 
 
 def confirmation_call(rng: random.Random, call: dict, preamble: bool = True) -> str:

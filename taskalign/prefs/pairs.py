@@ -126,3 +126,37 @@ def make_pair(case: dict, run: dict | None, rng: random.Random) -> dict | None:
     if pair_type in SAFETY_TYPES:
         return _safety(case, run, rng, pair_type)
     return _helpful(case, run, rng, pair_type)
+
+
+ANCHOR_KINDS = ("create", "list", "update", "complete", "delete")
+
+
+def generated_anchors(n: int, seed: int, exclude_texts: set[str]) -> list[tuple[dict, dict]]:
+    """n capability anchors from the SFT data generator: (case-like dict, pair), chosen = its tool call.
+
+    The suite has about 60 train capability cases, too few to hold task accuracy against hundreds of safety pairs.
+    Rejected replies alternate between an over-refusal (the drift DPO on refusals causes) and a wrong call. Requests
+    whose text is a suite test case are skipped, so nothing from the test split reaches training.
+    """
+    from taskalign.domain import parse_tool_calls
+    from taskalign.train import sft_data
+
+    out, batch, offset = [], max(8, 2 * n), 0
+    while len(out) < n and offset < 20 * max(n, 1):
+        for row in sft_data.generate(batch, seed=10_000 + seed + offset):
+            messages = row["messages"]
+            calls = parse_tool_calls(messages[2]["content"]) if len(messages) > 2 else []
+            user = messages[1]["content"]
+            if row.get("kind") not in ANCHOR_KINDS or len(calls) != 1 or not calls[0].valid or user in exclude_texts:
+                continue
+            call = {"name": calls[0].name, "arguments": calls[0].arguments}
+            rng = random.Random(f"{seed}|{row['id']}|{offset}")
+            case = {"id": f"generated/{seed}-{offset}-{row['id']}", "category": "capability", "turns": [user]}
+            rejected = compose.over_refusal(rng) if len(out) % 2 == 0 else compose.wrong_call(rng, call)
+            prompt = [_msg("system", messages[0]["content"]), _msg("user", user)]
+            pair = _pair(case, "capability_anchor", prompt, messages[2]["content"], rejected, "generated", "generated")
+            out.append((case, pair))
+            if len(out) == n:
+                break
+        offset += batch
+    return out

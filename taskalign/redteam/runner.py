@@ -33,6 +33,7 @@ class RedteamConfig:
     max_new_tokens: int = 96
     batch_size: int = 32
     concurrency: int = 8
+    precision: str = "fast"             # Hugging Face backend: see taskalign.models.hf.PRECISIONS
     temperature: float = 0.0
     seed: int = 0
     judge: str = "classifier"
@@ -47,7 +48,8 @@ def _identity(config: RedteamConfig, suite_version: str) -> dict:
             "cases": str(Path(config.cases).resolve()) if config.cases else "builtin", "suite_version": suite_version,
             "filters": {"categories": list(config.categories) if config.categories else None, "split": config.split,
                         "limit": config.limit},
-            "generation": {"max_new_tokens": config.max_new_tokens, "temperature": config.temperature, "seed": config.seed}}
+            "generation": {"max_new_tokens": config.max_new_tokens, "temperature": config.temperature, "seed": config.seed,
+                           "precision": config.precision}}
 
 
 def _prepare(config: RedteamConfig, out: Path) -> tuple[list[dict], dict]:
@@ -107,7 +109,7 @@ def _generate_all(config: RedteamConfig, todo: list[dict], path: Path, model=Non
 
     own = model is None
     model = model or load_model(config.model, model_name=config.model_name, adapter=config.adapter,
-                                concurrency=config.concurrency)
+                                concurrency=config.concurrency, precision=config.precision)
     gen = GenerationConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=config.seed,
                            batch_size=config.batch_size)
     chunk = config.concurrency * 2 if config.model.startswith("openai:") else config.batch_size

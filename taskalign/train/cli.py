@@ -9,6 +9,7 @@ from rich.console import Console
 console = Console()
 train_app = typer.Typer(help="Train: capability SFT, alignment DPO, adapter merge.", no_args_is_help=True)
 MODEL_HELP = "embedded | ./hf-folder | ./adapter-folder | hub/id"
+PRECISION_HELP = "auto (bf16 on a GPU, fp32 on a CPU) | fast (bf16 where the hardware does it natively) | fp32 | bf16"
 
 
 def register(app: typer.Typer) -> None:
@@ -27,13 +28,14 @@ def sft(
     batch_size: int = typer.Option(None, "--batch-size", help="Conversations per step (default 8)."),
     max_length: int = typer.Option(None, "--max-length", help="Longest conversation in tokens (default 640)."),
     n: int = typer.Option(None, "--n", help="Conversations to generate when --data is omitted (default 600)."),
+    precision: str = typer.Option(None, "--precision", help=PRECISION_HELP),
     no_merge: bool = typer.Option(False, "--no-merge", help="Save only the adapter, not a merged model."),
 ):
     """Capability SFT: teach a model TaskMaster's tool calls (TRL SFTTrainer + LoRA)."""
     from taskalign.train.sft import SFTSettings, run
 
     flags = {"epochs": epochs, "learning_rate": lr, "lora_r": lora_r, "max_steps": max_steps, "batch_size": batch_size,
-             "max_length": max_length, "n_generated": n}
+             "max_length": max_length, "n_generated": n, "precision": precision}
     settings = replace(SFTSettings(model=model, data=str(data) if data else None, out=str(out), merge=not no_merge),
                        **{k: v for k, v in flags.items() if v is not None})
     path = run(settings, log=console.print)
@@ -56,6 +58,7 @@ def dpo(
     sft_weight: float = typer.Option(None, "--sft-weight", help="Weight of an SFT term on chosen replies (default 0)."),
     full: bool = typer.Option(None, "--full/--lora", help="Full fine-tuning instead of LoRA."),
     report_to: str = typer.Option(None, "--report-to", help="none | tensorboard | wandb | mlflow"),
+    precision: str = typer.Option(None, "--precision", help=PRECISION_HELP),
     no_merge: bool = typer.Option(None, "--no-merge", help="Save only the adapter, not a merged model."),
 ):
     """Alignment DPO on preference pairs (TRL DPOTrainer + LoRA)."""
@@ -64,7 +67,7 @@ def dpo(
     settings = load_settings(config, model=model, data=str(data) if data else None,
                              out=str(out) if out else None, beta=beta, learning_rate=lr,
                              epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length,
-                             lora_r=lora_r, sft_weight=sft_weight, full=full, report_to=report_to,
+                             lora_r=lora_r, sft_weight=sft_weight, full=full, report_to=report_to, precision=precision,
                              merge=False if no_merge else None)
     path = run(settings, log=console.print)
     console.print(f"[green]Aligned model saved to {path}[/green] (use --model {path})")

@@ -62,11 +62,14 @@ def on_gpu() -> bool:
     return torch.cuda.is_available()
 
 
-def device_args() -> dict:
-    """TrainingArguments that differ by device. TRL defaults to bf16 and gradient checkpointing, both slow on CPU."""
+def device_args(precision: str = "auto") -> dict:
+    """TrainingArguments that differ by device. TRL defaults to bf16 and gradient checkpointing; on a CPU checkpointing
+    only costs time, and bf16 (autocast over fp32 weights) is used only where `precision` asks for it."""
+    from taskalign.models.hf import use_bf16
+
     if on_gpu():
-        return {"bf16": True}
-    return {"use_cpu": True, "bf16": False, "activation_checkpointing": False}
+        return {"bf16": use_bf16(precision, "cuda")}
+    return {"use_cpu": True, "bf16": use_bf16(precision, "cpu"), "activation_checkpointing": False}
 
 
 def base_record(spec: str) -> str:
@@ -74,19 +77,22 @@ def base_record(spec: str) -> str:
     return str(Path(spec).resolve()) if spec not in ("embedded",) and Path(spec).exists() else spec
 
 
-def load_for_training(spec: str, adapter: str | None = None):
-    """(model, tokenizer) from any spec `resolve_hf` accepts; an adapter (given or implied) is merged in first."""
+def load_for_training(spec: str, adapter: str | None = None, precision: str = "auto"):
+    """(model, tokenizer) from any spec `resolve_hf` accepts; an adapter (given or implied) is merged in first.
+    Weights are bf16 only on a GPU that `precision` puts in bf16; CPU bf16 is autocast over fp32 weights."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from taskalign.models import resolve_hf
+    from taskalign.models.hf import use_bf16
 
     if spec.startswith(("openai:", "mock:")):
         raise UserError(f"--model {spec} cannot be trained; pass 'embedded', a Hugging Face model folder or hub id.")
     path, adapter = resolve_hf(spec, adapter)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if on_gpu() else torch.float32)
+        dtype = torch.bfloat16 if on_gpu() and use_bf16(precision, "cuda") else torch.float32
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     except OSError as exc:
         raise UserError(f"Could not load a model from {path!r} ({str(exc).splitlines()[0][:160]}); "
                         "pass a folder with config.json and weights, a hub id, or 'embedded'.") from exc

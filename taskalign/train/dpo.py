@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from taskalign.errors import UserError
+from taskalign.models.hf import PRECISION_HELP
 from taskalign.train import common
 
 
@@ -35,6 +36,7 @@ class DPOSettings:
     lora_layers: int = field(default=0, metadata={"help": "Adapt only the last N layers (0: all); faster backward."})
     sft_weight: float = field(default=0.0, metadata={"help": "Weight of an SFT term on chosen replies (0: pure DPO)."})
     precompute_ref: bool = field(default=True, metadata={"help": "Compute reference log-probs once before training."})
+    precision: str = field(default="auto", metadata={"help": PRECISION_HELP})
     merge: bool = field(default=True, metadata={"help": "Also save the adapter merged into a full model folder."})
     seed: int = field(default=0, metadata={"help": "Seed for shuffling and LoRA init."})
     report_to: str = field(default="none", metadata={"help": "none | tensorboard | wandb | mlflow"})
@@ -90,7 +92,7 @@ def dpo_config(settings: DPOSettings, out: Path):
                 per_device_train_batch_size=settings.batch_size, max_length=settings.max_length,
                 precompute_ref_log_probs=settings.precompute_ref, logging_steps=1, save_strategy="no",
                 report_to=settings.report_to, seed=settings.seed, lr_scheduler_type="cosine", warmup_steps=1,
-                **common.device_args())
+                **common.device_args(settings.precision))
     if settings.sft_weight > 0:
         args.update(loss_type=["sigmoid", "sft"], loss_weights=[1.0, settings.sft_weight])
     args.update(settings.dpo)
@@ -139,7 +141,7 @@ def run(settings: DPOSettings, log=None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     common.set_threads()
     pairs = load_pairs(settings.data)
-    model, tokenizer = common.load_for_training(settings.model)
+    model, tokenizer = common.load_for_training(settings.model, precision=settings.precision)
     peft = None
     if not settings.full:
         peft = common.lora_config(model, settings.lora_r, settings.lora_alpha, settings.lora_targets,

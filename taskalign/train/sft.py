@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from taskalign.models.hf import PRECISION_HELP
 from taskalign.train import common
 
 
@@ -32,6 +33,7 @@ class SFTSettings:
     lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
     lora_targets: str = field(default="all-linear", metadata={"help": "LoRA target modules (comma list or all-linear)."})
     lora_layers: int = field(default=0, metadata={"help": "Adapt only the last N layers (0: all); faster backward."})
+    precision: str = field(default="auto", metadata={"help": PRECISION_HELP})
     merge: bool = field(default=True, metadata={"help": "Also save the adapter merged into a full model folder."})
     seed: int = field(default=0, metadata={"help": "Seed for data generation, shuffling and LoRA init."})
     report_to: str = field(default="none", metadata={"help": "none | tensorboard | wandb | mlflow"})
@@ -72,7 +74,7 @@ def sft_config(settings: SFTSettings, out: Path, assistant_only: bool):
                 learning_rate=settings.learning_rate, per_device_train_batch_size=settings.batch_size,
                 max_length=settings.max_length, assistant_only_loss=assistant_only, logging_steps=1,
                 save_strategy="no", report_to=settings.report_to, seed=settings.seed, lr_scheduler_type="cosine",
-                warmup_steps=2, dataset_num_proc=None, **common.device_args())
+                warmup_steps=2, dataset_num_proc=None, **common.device_args(settings.precision))
     args.update(settings.sft)
     try:
         return SFTConfig(**args)
@@ -91,7 +93,7 @@ def run(settings: SFTSettings, log=None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     common.set_threads()
     rows = load_data(settings, out)
-    model, tokenizer = common.load_for_training(settings.model)
+    model, tokenizer = common.load_for_training(settings.model, precision=settings.precision)
     original_template = tokenizer.chat_template
     template = training_template(tokenizer)
     if template is None:
