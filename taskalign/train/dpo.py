@@ -140,6 +140,7 @@ def run(settings: DPOSettings, log=None) -> Path:
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     common.set_threads()
+    common.score_completions_only_on_cpu()
     pairs = load_pairs(settings.data)
     model, tokenizer = common.load_for_training(settings.model, precision=settings.precision)
     peft = None

@@ -92,6 +92,7 @@ def run(settings: SFTSettings, log=None) -> Path:
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     common.set_threads()
+    common.score_completions_only_on_cpu()
     rows = load_data(settings, out)
     model, tokenizer = common.load_for_training(settings.model, precision=settings.precision)
     original_template = tokenizer.chat_template

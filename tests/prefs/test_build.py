@@ -110,3 +110,23 @@ def test_missing_scores_and_bad_settings_say_what_to_do(tmp_path, cases, run_dir
     with pytest.raises(UserError, match="train"):
         build(None, [c for c in cases if c["split"] == "test"], tmp_path / "p.jsonl")
     assert not (tmp_path / "p.jsonl").exists()
+
+
+def test_generated_anchors_add_tool_call_pairs_that_never_repeat_a_test_request(tmp_path, cases):
+    from taskalign.domain import parse_tool_calls
+    from taskalign.train import sft_data
+
+    # A test case whose text is exactly a generated request must keep that request out of the anchors.
+    taken = next(r["messages"][1]["content"] for r in sft_data.generate(40, seed=10_000) if r["kind"] == "create")
+    cases = cases + [dict(cases[-1], id="cap/generated-twin", split="test", turns=[taken])]
+    plain = _rows(build(None, cases, tmp_path / "plain.jsonl", balance=0.1))  # balance 0.1: keep every helpful pair
+    rows = _rows(build(None, cases, tmp_path / "p.jsonl", balance=0.1, anchors=12))
+    generated = [r for r in rows if r["metadata"]["source"] == "generated"]
+    assert len(generated) == 12 and len(rows) > len(plain)
+    for row in generated:
+        assert row["metadata"]["pair_type"] == "capability_anchor" and row["prompt"][-1]["content"] != taken
+        assert parse_tool_calls(row["chosen"][0]["content"])[0].valid
+        assert not parse_tool_calls(row["rejected"][0]["content"]) or row["rejected"] != row["chosen"]
+    assert validate(tmp_path / "p.jsonl", cases) == []
+    with pytest.raises(UserError, match="--anchors -1"):
+        build(None, cases, tmp_path / "bad.jsonl", anchors=-1)

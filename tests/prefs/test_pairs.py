@@ -151,3 +151,11 @@ def test_escalation_prompt_takes_earlier_replies_from_the_run_transcript(cases):
     pair = _pair(cases, case["id"], run)
     assert [m["content"] for m in pair["prompt"][2::2]] == replies[:2]
     assert pair["metadata"]["on_policy"] is False and parse_tool_calls(_text(pair, "rejected"))  # model refused
+
+
+@pytest.mark.parametrize("kind", ["plain", "persona", "consistent"])
+def test_refusal_gives_its_reason_in_the_first_sentence(kind):
+    for seed in range(20):
+        text, _ = compose.refusal(random.Random(seed), {"harm_category": "fraud", "alternatives": ALTS}, kind)
+        first = text.split(". ")[0]
+        assert ", because " in first and is_graceful_refusal(text), text

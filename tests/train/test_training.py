@@ -153,3 +153,26 @@ def test_lora_on_top_layers_only(tiny_model_dir):
     peft = get_peft_model(model, lora_config(model, 4, 8, top_layers=1))
     adapted = {n.split(".layers.")[1].split(".")[0] for n, _ in peft.named_parameters() if "lora_A" in n}
     assert adapted == {"1"}  # the tiny model has layers 0 and 1
+
+
+def test_cpu_compact_scoring_changes_speed_not_losses(sft_out, tmp_path, write_jsonl, monkeypatch):
+    import trl.trainer.utils as trl_utils
+
+    from taskalign.train import common
+
+    data = write_jsonl("prefs.jsonl", pairs(4))
+
+    def losses(name: str) -> list[float]:
+        settings = dpo.load_settings(None, model=str(sft_out), data=str(data), out=str(tmp_path / name), max_steps=2,
+                                     batch_size=2, lora_r=4, learning_rate=5e-2, merge=False,
+                                     dpo={"warmup_steps": 0, "logging_steps": 1})
+        return logged_losses(dpo.run(settings, log=lambda *a: None))
+
+    # TRL's own CPU behaviour: score every position, prompt and padding included.
+    monkeypatch.setattr(trl_utils, "_use_triton", lambda device: device.type in ("cuda", "xpu"))
+    monkeypatch.setattr(common, "score_completions_only_on_cpu", lambda: False)
+    every_position = losses("every")
+    monkeypatch.undo()
+    assert common.score_completions_only_on_cpu() is True
+    assert trl_utils._use_triton(torch.device("cpu")) is True
+    assert losses("compact") == pytest.approx(every_position, rel=1e-4)
