@@ -12,9 +12,13 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then
     "${PIP[@]}" install "torch>=2.4,<3"
   else
-    # A local CPU wheel (pip's find-links) first, else PyTorch's CPU index.
-    "${PIP[@]}" install -q --no-index torch==2.13.0 2>/dev/null \
-      || "${PIP[@]}" install torch --index-url https://download.pytorch.org/whl/cpu
+    # A local CPU wheel (pip's find-links) first; its dependencies then come from the normal index. Else PyTorch's
+    # CPU index, with PyPI for the dependencies. (`--no-index` alone fails: the local folder has torch, not its deps.)
+    if "${PIP[@]}" install -q --no-index --no-deps torch==2.13.0 2>/dev/null; then
+      "${PIP[@]}" install -q torch==2.13.0
+    else
+      "${PIP[@]}" install torch --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple
+    fi
   fi
 fi
 
