@@ -40,18 +40,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
 
-    import torch
     from peft import get_peft_model
 
     from taskalign.models import GenerationConfig, load_model
     from taskalign.models.hf import cpu_has_bf16
-    from taskalign.train import common, sft_data
+    from taskalign.train import common
+    from taskalign.train.bench import batch
 
     threads = common.set_threads()
     base, tokenizer = common.load_for_training(args.model)
-    texts = [tokenizer.apply_chat_template(r["messages"], tokenize=False) for r in sft_data.generate(args.batch, seed=1)]
-    enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-    labels = torch.where(enc["attention_mask"].bool(), enc["input_ids"], torch.tensor(-100))
+    enc, labels = batch(tokenizer, args.batch, None)  # the same generated conversations as the training-step bench
     model = get_peft_model(base, common.lora_config(base, 16, 32))
     train = {"fp32": [], "bf16": []}
     train_step_seconds(model, enc, labels, False)  # warm-up: first calls allocate

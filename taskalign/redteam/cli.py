@@ -5,6 +5,7 @@ from pathlib import Path
 import typer
 
 from taskalign.models.cli import MODEL_HELP
+from taskalign.models.hf import PRECISION_HELP
 
 
 def register(app: typer.Typer) -> None:
@@ -23,8 +24,7 @@ def redteam(
     max_new_tokens: int = typer.Option(96, help="Longest reply in tokens (enough to judge; small models ramble)."),
     batch_size: int = typer.Option(32, help="Conversations per generate() call (Hugging Face backend)."),
     concurrency: int = typer.Option(8, help="Requests in flight (OpenAI-compatible backend)."),
-    precision: str = typer.Option("fast", help="Hugging Face backend: fast (bf16 where the hardware does it natively) "
-                                               "| auto (bf16 on a GPU only) | fp32 | bf16"),
+    precision: str = typer.Option("fast", help="Hugging Face backend. " + PRECISION_HELP),
     judge: str = typer.Option("classifier", help="classifier | rules | llm:openai:URL | ensemble:openai:URL"),
     judge_model_name: str = typer.Option(None, help="Model id for an LLM judge."),
 ):
@@ -34,6 +34,6 @@ def redteam(
 
     config = RedteamConfig(model=model, out=str(out), model_name=model_name, adapter=adapter, cases=cases,
                            categories=tuple(categories.split(",")) if categories else None, split=split, limit=limit,
-                           max_new_tokens=max_new_tokens, batch_size=batch_size, concurrency=concurrency, precision=precision, judge=judge,
-                           judge_model_name=judge_model_name)
+                           max_new_tokens=max_new_tokens, batch_size=batch_size, concurrency=concurrency, precision=precision,
+                           judge=judge, judge_model_name=judge_model_name)
     print_run(run(config))

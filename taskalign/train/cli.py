@@ -6,10 +6,11 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from taskalign.models.hf import PRECISION_HELP
+
 console = Console()
 train_app = typer.Typer(help="Train: capability SFT, alignment DPO, adapter merge.", no_args_is_help=True)
 MODEL_HELP = "embedded | ./hf-folder | ./adapter-folder | hub/id"
-PRECISION_HELP = "auto (bf16 on a GPU, fp32 on a CPU) | fast (bf16 where the hardware does it natively) | fp32 | bf16"
 
 
 def register(app: typer.Typer) -> None:
