@@ -12,7 +12,9 @@ from pathlib import Path
 
 from taskalign.errors import UserError
 from taskalign.files import read_rows, write_jsonl_atomic
-from taskalign.prefs.pairs import SAFETY_TYPES, generated_anchors, make_pair
+from taskalign.domain.toolcalls import OPEN
+from taskalign.prefs.bank import extra_cases as load_extra_cases
+from taskalign.prefs.pairs import SAFETY_TYPES, failing_reply, generated_anchors, make_pair
 from taskalign.prefs.quality import judge_verdicts
 
 NEAR_DUP_JACCARD = 0.9  # same prompt and chosen word sets overlapping more than this = one pair said twice
@@ -92,58 +94,79 @@ def _dedup(items, notes):
     return out
 
 
-def _take(items, k, rng):
-    """k items, round-robin over pair types (small types survive), on-policy pairs first within each type."""
+def compliance_style(runs: dict[str, dict]) -> bool:
+    """True (composed compliant replies are a bare tool call) unless most of the run's own failing replies open with
+    words: composed failures should fail the way the model does. No failures to go by: bare, the tool-calling format."""
+    replies = [reply for run in runs.values()
+               if ((run.get("score") or {}).get("verdict") == "comply" and (reply := failing_reply(run)))]
+    return not replies or 2 * sum(r.lstrip().startswith(OPEN) for r in replies) >= len(replies)
+
+
+def _take(items, k, rng, weights):
+    """k items, round-robin over case categories (small ones survive), on-policy pairs first within each; a category
+    with weight w gives w items per round (weights: {category: w}, default 1)."""
     groups = defaultdict(list)
     for item in items:
-        groups[item[1]["metadata"]["pair_type"]].append(item)
+        groups[item[1]["metadata"]["category"]].append(item)
     queues = []
     for key in sorted(groups):
         rng.shuffle(groups[key])
-        queues.append(sorted(groups[key], key=lambda it: not it[1]["metadata"]["on_policy"]))
+        queues.append((weights.get(key, 1), sorted(groups[key], key=lambda it: not it[1]["metadata"]["on_policy"])))
     out, k = [], min(k, len(items))
     while len(out) < k:
-        for queue in queues:
-            if queue and len(out) < k:
-                out.append(queue.pop(0))
+        # Within a round, categories whose next pair is on-policy go first, then heavier ones: a cut-off round drops
+        # composed pairs of light categories.
+        for weight, queue in sorted(queues, key=lambda q: (not (q[1] and q[1][0][1]["metadata"]["on_policy"]), -q[0])):
+            for _ in range(weight):
+                if queue and len(out) < k:
+                    out.append(queue.pop(0))
     return out
 
 
-def _balance(items, balance, max_pairs, rng, notes):
+def _balance(items, balance, max_pairs, rng, notes, weights):
     safety = [it for it in items if it[1]["metadata"]["pair_type"] in SAFETY_TYPES]
     helpful = [it for it in items if it[1]["metadata"]["pair_type"] not in SAFETY_TYPES]
     if safety and helpful:  # with one side empty there is nothing to balance against; keep what there is
         n_s = min(len(safety), max(1, int(balance * len(helpful) + 0.5)))
         n_h = min(len(helpful), max(1, int(len(safety) / balance + 0.5)))
-        safety, helpful = _take(safety, n_s, rng), _take(helpful, n_h, rng)
+        safety, helpful = _take(safety, n_s, rng, weights), _take(helpful, n_h, rng, weights)
     if max_pairs is not None and len(safety) + len(helpful) > max_pairs:
         n_s = round(max_pairs * len(safety) / (len(safety) + len(helpful)))
-        safety, helpful = _take(safety, n_s, rng), _take(helpful, max_pairs - n_s, rng)
+        safety, helpful = _take(safety, n_s, rng, weights), _take(helpful, max_pairs - n_s, rng, weights)
     notes["dropped_balance"] = len(items) - len(safety) - len(helpful)
     return safety + helpful
 
 
 def build(run_dir: Path | None, cases: list[dict], out: Path, seed: int = 0, balance: float = 1.0, teacher=None,
           judge=None, max_pairs: int | None = None, model_name: str | None = None, notes: dict | None = None,
-          anchors: int = 0) -> Path:
+          anchors: int = 0, extra_cases: str | Path | None = None, weights: dict[str, int] | None = None) -> Path:
     """Write prefs JSONL to `out`. teacher: a model spec (with model_name) or None; judge: a Judge, a spec or None;
-    anchors: extra capability anchors from the SFT data generator (see pairs.generated_anchors)."""
+    anchors: extra capability anchors from the SFT data generator (see pairs.generated_anchors); extra_cases:
+    "builtin" (the training-only bank, prefs/bank.py) or a train-split case file; weights: {case category: items
+    per round} when balancing picks pairs (e.g. {"harmful_direct": 3}: the category the model finds hardest)."""
     if balance <= 0:
         raise UserError(f"--balance {balance} must be above 0 (safety pairs per helpfulness pair, e.g. 1.0).")
     if max_pairs is not None and max_pairs < 1:
         raise UserError(f"--max-pairs {max_pairs} must be at least 1.")
     if anchors < 0:
         raise UserError(f"--anchors {anchors} must be 0 or more.")
+    weights = dict(weights or {})
+    for name, weight in weights.items():
+        if not isinstance(weight, int) or isinstance(weight, bool) or weight < 1:
+            raise UserError(f"weight {name}={weight!r} must be a whole number of at least 1 (pairs per round).")
     notes = {} if notes is None else notes
     _check_cases(cases)
     runs = read_run(run_dir) if run_dir is not None else {}
     known = {c["id"] for c in cases}
     # A run on a custom case file carries its cases; use them where the given suite lacks them.
     cases = list(cases) + [r["case"] for cid, r in sorted(runs.items()) if r["case"] and cid not in known]
+    cases += [c for c in load_extra_cases(extra_cases, seed) if c["id"] not in known]
     eligible = sorted(train_cases(cases), key=lambda c: c["id"])
     if not eligible:
         raise UserError("No train-split cases to build pairs from; give cases with \"split\": \"train\" (--cases).")
-    items = [(c, p) for c in eligible if (p := make_pair(c, runs.get(c["id"]), random.Random(f"{seed}|{c['id']}")))]
+    bare = compliance_style(runs)
+    items = [(c, p) for c in eligible
+             if (p := make_pair(c, runs.get(c["id"]), random.Random(f"{seed}|{c['id']}"), bare))]
     if anchors:
         test_texts = {t for c in cases if c.get("split") == "test" for t in c["turns"]}
         items += generated_anchors(anchors, seed, test_texts)
@@ -157,7 +180,7 @@ def build(run_dir: Path | None, cases: list[dict], out: Path, seed: int = 0, bal
         notes["teacher_accepted"] = teach(items, teacher, model_name, judge)
     items = _dedup(_drop_bad(items, judge, notes), notes)
     rng = random.Random(f"{seed}|balance")
-    items = _balance(items, balance, max_pairs, rng, notes)
+    items = _balance(items, balance, max_pairs, rng, notes, weights)
     if not items:
         raise UserError("Every candidate pair was filtered out; check the run folder and cases (see `prefs stats`).")
     rng.shuffle(items)

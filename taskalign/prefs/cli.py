@@ -7,6 +7,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from taskalign.errors import UserError
+
 console = Console()
 prefs_app = typer.Typer(help="Build, check and summarise DPO preference pairs.", no_args_is_help=True)
 
@@ -34,13 +36,24 @@ def build_cmd(
     max_pairs: int = typer.Option(None, "--max-pairs", help="Keep at most this many pairs (balance kept)."),
     anchors: int = typer.Option(0, "--anchors", help="Extra capability anchors from the SFT data generator (they keep "
                                                      "task accuracy when there are many safety pairs)."),
+    extra_cases: str = typer.Option(None, "--extra-cases", help="'builtin' (the training-only intent bank) or a case "
+                                                                "file whose cases are all split 'train'."),
+    weight: list[str] = typer.Option(None, "--weight", help="CATEGORY=N: N pairs of that case category per round "
+                                                            "when balancing (default 1), e.g. harmful_direct=3."),
 ):
     """Build preference pairs from a red-team run's failures and the suite's train cases."""
     from taskalign.prefs import build
 
+    weights = {}
+    for item in weight or []:
+        name, _, number = item.partition("=")
+        if not name or not number.strip().isdigit():
+            raise UserError(f"--weight {item!r} must be CATEGORY=N with a whole number N, e.g. harmful_direct=3.")
+        weights[name.strip()] = int(number)
     notes: dict = {}
     path = build(run_dir, _cases(cases), out, seed=seed, balance=balance, teacher=teacher, judge=judge,
-                 max_pairs=max_pairs, model_name=model_name, notes=notes, anchors=anchors)
+                 max_pairs=max_pairs, model_name=model_name, notes=notes, anchors=anchors, extra_cases=extra_cases,
+                 weights=weights)
     typer.echo(f"wrote {notes['pairs']} pairs to {path} ({notes['on_policy_candidates']} of "
                   f"{notes['candidates']} candidates on-policy; dropped: same {notes['dropped_same']}, both refusals "
                   f"{notes['dropped_both_refusals']}, duplicates {notes['dropped_duplicates']}, balance "

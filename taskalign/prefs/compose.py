@@ -88,21 +88,33 @@ def task_title(request: str) -> str:
     return title[:1].upper() + title[1:]
 
 
-def compliance(rng: random.Random, request: str) -> str:
-    """A realistic harmful compliance: an eager confirmation plus a create_task call acting on the request."""
+def compliance(rng: random.Random, request: str, bare: bool = True) -> str:
+    """A realistic harmful compliance: a create_task call acting on the request, first thing (bare) as a tool-calling
+    fine-tune answers, or (bare=False) after an eager confirmation, as a chattier model answers.
+
+    The rejected reply should fail the way the model fails: DPO pushes down the rejected reply's first tokens most, and
+    a small model decides between a tool call and a refusal at its first token (build.compliance_style picks the style).
+    """
     title = task_title(request)
     args = {"title": title, "priority": rng.choice(["high", "urgent", "medium"])}
-    return f"{rng.choice(phrases()['eager_confirmations']).format(title=title)}\n{render_tool_call('create_task', args)}"
+    if rng.random() < 0.5:
+        args["tags"] = [w.strip(".,'\"").lower() for w in title.split()[-2:]]
+    call = render_tool_call("create_task", args)
+    return call if bare else f"{rng.choice(phrases()['eager_confirmations']).format(title=title)}\n{call}"
 
 
-def persona_compliance(rng: random.Random, request: str) -> str:
+def persona_compliance(rng: random.Random, request: str, bare: bool = True) -> str:
+    if bare:
+        return compliance(rng, request)
     p = phrases()
     adopt = rng.choice(p["persona_adoptions"]).format(persona=rng.choice(p["personas"]))
-    return f"{adopt} {compliance(rng, request)}"
+    return f"{adopt} {compliance(rng, request, bare=False)}"
 
 
-def cave_in(rng: random.Random, request: str) -> str:
-    return f"{rng.choice(phrases()['cave_ins'])} {compliance(rng, request)}"
+def cave_in(rng: random.Random, request: str, bare: bool = True) -> str:
+    if bare:
+        return compliance(rng, request)
+    return f"{rng.choice(phrases()['cave_ins'])} {compliance(rng, request, bare=False)}"
 
 
 def over_refusal(rng: random.Random) -> str:

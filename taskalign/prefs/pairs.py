@@ -66,7 +66,7 @@ def _pair(case, pair_type, prompt, chosen, rejected, source, chosen_source) -> d
             "metadata": meta}
 
 
-def _safety(case, run, rng, pair_type) -> dict:
+def _safety(case, run, rng, pair_type, bare) -> dict:
     prefix = run_prefix(case, run)
     prompt = prefix or composed_prompt(case, rng)
     source = "composed"
@@ -81,7 +81,7 @@ def _safety(case, run, rng, pair_type) -> dict:
     if rejected is None:
         request = prompt[-1]["content"]
         maker = {"persona_jailbreak": compose.persona_compliance, "reframing_consistency": compose.cave_in}
-        return _pair(case, pair_type, prompt, chosen, maker.get(pair_type, compose.compliance)(rng, request),
+        return _pair(case, pair_type, prompt, chosen, maker.get(pair_type, compose.compliance)(rng, request, bare),
                      "composed", "composed")
     return _pair(case, pair_type, prompt, chosen, rejected, "run" if source == "composed" else source, "composed")
 
@@ -99,7 +99,7 @@ def _reference_call(case: dict) -> dict | None:
     return None
 
 
-def _helpful(case, run, rng, pair_type) -> dict | None:
+def _helpful(case, run, rng, pair_type, bare) -> dict | None:
     call = _reference_call(case)
     if call is None and pair_type != "ambiguous_clarify":
         return None
@@ -107,7 +107,7 @@ def _helpful(case, run, rng, pair_type) -> dict | None:
     prompt = prefix or composed_prompt(case, rng)
     if pair_type == "ambiguous_clarify":
         chosen = compose.clarify(rng, case)
-        blind = compose.confirmation_call(rng, call) if call else compose.compliance(rng, prompt[-1]["content"])
+        blind = compose.confirmation_call(rng, call) if call else compose.compliance(rng, prompt[-1]["content"], bare)
     else:
         chosen = compose.confirmation_call(rng, call, preamble=False)  # what DPO should keep: the SFT format
         blind = compose.over_refusal(rng) if pair_type == "edge_case_comply" else compose.wrong_call(rng, call)
@@ -118,14 +118,15 @@ def _helpful(case, run, rng, pair_type) -> dict | None:
     return _pair(case, pair_type, prompt, chosen, rejected, "run", chosen_source)
 
 
-def make_pair(case: dict, run: dict | None, rng: random.Random) -> dict | None:
-    """The pair for one case, or None when the case's category makes no pair or it lacks a reference call."""
+def make_pair(case: dict, run: dict | None, rng: random.Random, bare: bool = True) -> dict | None:
+    """The pair for one case, or None when the case's category makes no pair or it lacks a reference call.
+    bare: composed compliant replies are a tool call first thing (see compose.compliance)."""
     pair_type = PAIR_TYPE.get(case.get("category"))
     if pair_type is None or not case.get("turns"):
         return None
     if pair_type in SAFETY_TYPES:
-        return _safety(case, run, rng, pair_type)
-    return _helpful(case, run, rng, pair_type)
+        return _safety(case, run, rng, pair_type, bare)
+    return _helpful(case, run, rng, pair_type, bare)
 
 
 ANCHOR_KINDS = ("create", "list", "update", "complete", "delete")

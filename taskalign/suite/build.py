@@ -43,7 +43,7 @@ def write_rows(path: Path, rows: list[dict]) -> None:
     write_jsonl_atomic(path, rows)
 
 
-def _prefixed(rows: list[dict], category: str, expected: str) -> list[dict]:
+def row_cases(rows: list[dict], category: str, expected: str) -> list[dict]:
     """benign_edge / ambiguous rows -> cases: `request` becomes the one turn, the id gets the category prefix."""
     cases = []
     for row in rows:
@@ -56,8 +56,8 @@ def _prefixed(rows: list[dict], category: str, expected: str) -> list[dict]:
 def build_cases(seed: int = 0) -> list[dict]:
     """Every built-in case, in a fixed order (harmful by intent, then benign, ambiguous, capability)."""
     cases = harmful_cases(read_rows("intents.jsonl"), load_strategies(), seed)
-    cases += _prefixed(read_rows("benign_edge.jsonl"), "benign_edge", "comply")
-    cases += _prefixed(read_rows("ambiguous.jsonl"), "ambiguous", "clarify")
+    cases += row_cases(read_rows("benign_edge.jsonl"), "benign_edge", "comply")
+    cases += row_cases(read_rows("ambiguous.jsonl"), "ambiguous", "clarify")
     capability = capability_cases(seed)
     split = stratified_split([{"id": c["id"], "tool": c["expected_tool"]["name"]} for c in capability], "tool", seed)
     return cases + [{**c, "split": split[c["id"]]} for c in capability]

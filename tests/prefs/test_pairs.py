@@ -43,11 +43,19 @@ def test_safety_pairs_refuse_gracefully_and_reject_a_tool_call(cases, cid, pair_
     assert [c.name for c in calls] == ["create_task"] and calls[0].valid and not is_refusal(rejected)
 
 
-def test_persona_pair_chosen_stays_taskmaster_and_rejected_adopts_a_persona(cases):
-    pair = _pair(cases, "stalk-ex/roleplay")
+def test_persona_pair_chosen_stays_taskmaster_and_rejected_adopts_a_persona_in_the_chatty_style(cases):
+    case = next(c for c in cases if c["id"] == "stalk-ex/roleplay")
+    pair = make_pair(case, None, random.Random("0|stalk-ex/roleplay"), bare=False)
     personas = compose.phrases()["personas"]
     assert any(p in _text(pair, "rejected") for p in personas)
     assert not any(p in _text(pair, "chosen") for p in personas)
+
+
+@pytest.mark.parametrize("cid", ["stalk-ex/direct", "stalk-ex/roleplay", "scam-elderly/grandma"])
+def test_composed_rejected_reply_is_a_bare_tool_call_by_default_as_the_sft_model_fails(cases, cid):
+    rejected = _text(_pair(cases, cid), "rejected")
+    assert rejected.startswith("<tool_call>") and rejected.endswith("</tool_call>")
+    assert [c.name for c in parse_tool_calls(rejected)] == ["create_task"]
 
 
 def test_harmful_pair_takes_the_models_own_failing_reply_from_the_run(cases, run_dir):

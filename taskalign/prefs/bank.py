@@ -1,0 +1,48 @@
+"""The built-in training-only bank: harmful intents and benign look-alikes that exist only to train on.
+
+    from taskalign.prefs.bank import bank_cases, extra_cases
+    cases = bank_cases(seed=0)                       # data/train_intents.jsonl x every strategy + data/train_benign.jsonl
+    cases = extra_cases("builtin") or extra_cases("my_train_cases.jsonl")
+
+The red-team suite's train split has one euphemistic phrasing per intent (48), too few for a small model to learn to
+see harm through soft wording; these rows add new scenarios in the same harm categories. They are never evaluated on:
+every row is split "train", and tests/prefs/test_bank.py checks that no id or near-duplicate text touches the suite's
+test split. prefs build takes them as extra train cases (`--extra-cases builtin`).
+"""
+
+import json
+from pathlib import Path
+
+from taskalign.errors import UserError
+from taskalign.suite import load_cases, load_intents
+from taskalign.suite.build import row_cases
+from taskalign.suite.strategies import harmful_cases, load_strategies
+
+DATA = Path(__file__).parent / "data"
+INTENTS, BENIGN = DATA / "train_intents.jsonl", DATA / "train_benign.jsonl"
+SOURCE = "taskalign-train-bank"
+
+
+def _benign_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def bank_cases(seed: int = 0) -> list[dict]:
+    """Every bank intent under every attack strategy (one template each, seeded), then the benign look-alikes."""
+    cases = harmful_cases(load_intents(INTENTS), load_strategies(), seed)
+    cases += row_cases(_benign_rows(BENIGN), "benign_edge", "comply")
+    return [{**c, "id": f"bank/{c['id']}", "source": SOURCE} for c in cases]
+
+
+def extra_cases(spec: str | Path | None, seed: int = 0) -> list[dict]:
+    """"builtin" = the bank above; a path = a case file (suite schema) whose rows must all be split "train"."""
+    if spec is None or str(spec) in ("", "none"):
+        return []
+    if str(spec) == "builtin":
+        return bank_cases(seed)
+    cases = load_cases(spec)
+    wrong = [c["id"] for c in cases if c.get("split") != "train"]
+    if wrong:
+        raise UserError(f"{spec}: extra cases are training data, but case {wrong[0]} has split "
+                        f"{cases[[c['id'] for c in cases].index(wrong[0])].get('split')!r}; set \"split\": \"train\".")
+    return cases

@@ -1,0 +1,77 @@
+"""The training-only bank (prefs/data/train_*.jsonl) never touches the suite's test split, and builds clean pairs."""
+
+import json
+import re
+
+import pytest
+
+from taskalign.prefs import build, validate
+from taskalign.prefs.bank import BENIGN, INTENTS, bank_cases, extra_cases
+from taskalign.suite import load_cases, load_intents
+from taskalign.suite.build import DATA as SUITE_DATA
+
+NEAR = 0.5  # word-set Jaccard at or above this = the same request reworded
+
+
+def _words(text):
+    return frozenset(re.sub(r"[^a-z0-9 ]", " ", text.lower()).split())
+
+
+def _jaccard(a, b):
+    return len(a & b) / max(1, len(a | b))
+
+
+def _rows(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_bank_rows_are_train_only_with_new_ids_in_the_suites_harm_categories():
+    intents, benign = load_intents(INTENTS), _rows(BENIGN)
+    suite_intents, suite_benign = load_intents(), _rows(SUITE_DATA / "benign_edge.jsonl")
+    assert len(intents) >= 60 and len(benign) >= 48
+    assert all(r["split"] == "train" for r in intents + benign)
+    assert not {r["id"] for r in intents} & {r["id"] for r in suite_intents}
+    assert not {r["id"] for r in benign} & {r["id"] for r in suite_benign}
+    assert {r["harm_category"] for r in intents + benign} == {r["harm_category"] for r in suite_intents}
+
+
+def _texts(row):
+    """The texts that carry a row's scenario (the attack templates around them are shared by design)."""
+    if "request" in row and "softened" not in row:
+        return [row["request"]]
+    return [row["request"], row["softened"], row["reframe"], row["escalation"][-1]]
+
+
+def test_no_bank_scenario_is_a_near_duplicate_of_a_test_split_one():
+    test_rows = [r for name in ("intents.jsonl", "benign_edge.jsonl", "ambiguous.jsonl")
+                 for r in _rows(SUITE_DATA / name) if r["split"] == "test"]
+    test_texts = [_words(t) for r in test_rows for t in _texts(r)]
+    bank_texts = [t for r in load_intents(INTENTS) + _rows(BENIGN) for t in _texts(r)]
+    worst = max((_jaccard(_words(text), other), text) for text in bank_texts for other in test_texts)
+    assert worst[0] < NEAR, worst
+
+
+def test_benign_bank_reference_calls_match_their_own_expectations():
+    for row in _rows(BENIGN):
+        title = row["reference_call"]["arguments"]["title"]
+        assert re.search(row["expected_tool"]["arguments"]["title"]["regex"], title), row["id"]
+        for key, value in row["expected_tool"]["arguments"].items():
+            if key != "title":
+                assert row["reference_call"]["arguments"][key] == value, row["id"]
+
+
+def test_builtin_bank_builds_pairs_that_validate_clean(tmp_path):
+    cases = load_cases()
+    notes = {}
+    path = build(None, cases, tmp_path / "p.jsonl", balance=1.0, extra_cases="builtin", notes=notes)
+    rows = _rows(path)
+    bank = [r for r in rows if r["metadata"]["case_id"].startswith("bank/")]
+    assert len(bank) > 100 and notes["cases"] > len([c for c in cases if c["split"] == "train"])
+    assert {r["metadata"]["pair_type"] for r in bank} >= {"harmful_refusal", "persona_jailbreak", "edge_case_comply"}
+    assert validate(path, cases) == []
+
+
+def test_extra_cases_none_is_empty_and_a_missing_file_is_named(tmp_path):
+    assert extra_cases(None) == [] and extra_cases("none") == []
+    with pytest.raises(Exception, match="nope.jsonl"):
+        extra_cases(tmp_path / "nope.jsonl")
