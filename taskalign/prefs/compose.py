@@ -61,6 +61,8 @@ def refusal(rng: random.Random, case: dict, kind: str = "plain") -> tuple[str, t
     reasons = p["reasons"][reason_key(case.get("harm_category"))]
     why, f, c = rng.choice(reasons), rng.randrange(len(p["offers"])), rng.randrange(len(p["closers"]))
     offer = p["offers"][f].format(alts=join_alternatives([rng.choice(alternatives)]))
+    # Every refusal kind starts with "I": greedy decoding takes the single likeliest first token, and refusals spread
+    # over "I"/"That"/"Role"/... lost to "<tool_call>" at 0.35 against 0.28 + 0.05 + 0.02 (run e6, docs/experiments.md).
     # The refusal comes first: for a small model the first tokens decide between a tool call and a refusal, and
     # an opener shared with confirmations ("Got it...") taught it to start politely and then comply anyway. The reason
     # is joined to it with "because": as a separate sentence the 135M model learned to skip it (run e1).

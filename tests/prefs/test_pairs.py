@@ -167,3 +167,10 @@ def test_refusal_gives_its_reason_in_the_first_sentence(kind):
         text, _ = compose.refusal(random.Random(seed), {"harm_category": "fraud", "alternatives": ALTS}, kind)
         first = text.split(". ")[0]
         assert ", because " in first and is_graceful_refusal(text), text
+
+
+def test_every_chosen_refusal_kind_opens_with_the_same_first_word(cases):
+    # One shared first token concentrates the refusal's probability where greedy decoding chooses.
+    firsts = {compose.refusal(random.Random(i), cases[0], kind)[0].split()[0].split("'")[0]
+              for i in range(40) for kind in ("plain", "persona", "consistent")}
+    assert firsts == {"I"}
