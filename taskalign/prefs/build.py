@@ -16,6 +16,7 @@ from taskalign.domain.toolcalls import OPEN
 from taskalign.prefs.bank import extra_cases as load_extra_cases
 from taskalign.prefs.pairs import SAFETY_TYPES, failing_reply, generated_anchors, make_pair
 from taskalign.prefs.quality import judge_verdicts
+from taskalign.suite.schema import CATEGORIES
 
 NEAR_DUP_JACCARD = 0.9  # same prompt and chosen word sets overlapping more than this = one pair said twice
 
@@ -152,6 +153,9 @@ def build(run_dir: Path | None, cases: list[dict], out: Path, seed: int = 0, bal
         raise UserError(f"--anchors {anchors} must be 0 or more.")
     weights = dict(weights or {})
     for name, weight in weights.items():
+        if name not in CATEGORIES:
+            raise UserError(f"weight {name}={weight!r}: {name!r} is not a case category; use one of "
+                            f"{', '.join(CATEGORIES)}.")
         if not isinstance(weight, int) or isinstance(weight, bool) or weight < 1:
             raise UserError(f"weight {name}={weight!r} must be a whole number of at least 1 (pairs per round).")
     notes = {} if notes is None else notes

@@ -158,6 +158,8 @@ def test_weights_give_a_category_more_pairs_per_round(tmp_path, cases):
     assert count(plain) == 1 and count(weighted) == 3 and len(weighted) == len(plain) == 8
     with pytest.raises(UserError, match="harmful_direct=0"):
         build(None, cases, tmp_path / "bad.jsonl", weights={"harmful_direct": 0})
+    with pytest.raises(UserError, match="'harmfull_direct' is not a case category"):
+        build(None, cases, tmp_path / "bad.jsonl", weights={"harmfull_direct": 2})
 
 
 def test_extra_cases_must_be_train_split_and_name_the_case(tmp_path, cases, write_jsonl):
