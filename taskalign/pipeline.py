@@ -93,6 +93,20 @@ def _redteam(model: str, out: Path, section: dict, judge: str) -> str:
     return out.name
 
 
+def data_digest(folders: tuple[Path, ...] | None = None) -> str:
+    """A hash of the package data the prefs stage composes from (phrases, bank, suite cases): part of its fingerprint,
+    so a taskalign upgrade that changes them rebuilds the pairs instead of reusing stale ones."""
+    from taskalign.prefs.bank import DATA as PREFS_DATA
+    from taskalign.suite import DATA as SUITE_DATA
+
+    digest = hashlib.sha256()
+    for folder in folders or (PREFS_DATA, SUITE_DATA):
+        for path in sorted(Path(folder).glob("*")):
+            if path.is_file():
+                digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def _sft(base: str, out: Path, section: dict) -> str:
     from taskalign.train.sft import SFTSettings, run
 
@@ -136,7 +150,7 @@ def run(config: PipelineConfig) -> Path:
            after=("sft",))
     st.run("redteam_sft_train", s["prefs_eval"], lambda: _redteam(str(sft_dir), out / "sft_train", s["prefs_eval"], j),
            out / "sft_train", after=("sft",))
-    st.run("prefs", s["prefs"], lambda: _prefs(out / "sft_train", prefs, s["prefs"]), prefs,
+    st.run("prefs", {**s["prefs"], "data": data_digest()}, lambda: _prefs(out / "sft_train", prefs, s["prefs"]), prefs,
            after=("redteam_sft_train",))
     st.run("dpo", s["dpo"], lambda: _dpo(sft_dir, prefs, aligned_dir, s["dpo"]), aligned_dir, after=("prefs",))
     st.run("redteam_aligned", s["eval"], lambda: _redteam(str(aligned_dir), out / "aligned", s["eval"], j),

@@ -51,3 +51,14 @@ def test_unknown_profile_and_config_key_are_user_errors(tmp_path):
     bad.write_text("dpoo: {beta: 0.2}\n")
     with pytest.raises(UserError, match="dpoo"):
         load_settings(PipelineConfig(out=str(tmp_path), config=str(bad)))
+
+
+def test_data_digest_changes_when_a_data_file_changes(tmp_path):
+    from taskalign.pipeline import data_digest
+
+    (tmp_path / "refusals.json").write_text('{"refusals": ["I can\'t help with that."]}')
+    before = data_digest((tmp_path,))
+    assert data_digest((tmp_path,)) == before and len(before) == 16
+    (tmp_path / "refusals.json").write_text('{"refusals": ["I won\'t help with that."]}')
+    assert data_digest((tmp_path,)) != before
+    assert data_digest() == data_digest()  # the package's own data: stable between calls
