@@ -10,10 +10,10 @@ every row is split "train", and tests/prefs/test_bank.py checks that no id or ne
 test split. prefs build takes them as extra train cases (`--extra-cases builtin`).
 """
 
-import json
 from pathlib import Path
 
 from taskalign.errors import UserError
+from taskalign.files import read_jsonl
 from taskalign.suite import load_cases, load_intents
 from taskalign.suite.build import row_cases
 from taskalign.suite.strategies import harmful_cases, load_strategies
@@ -23,14 +23,10 @@ INTENTS, BENIGN = DATA / "train_intents.jsonl", DATA / "train_benign.jsonl"
 SOURCE = "taskalign-train-bank"
 
 
-def _benign_rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def bank_cases(seed: int = 0) -> list[dict]:
     """Every bank intent under every attack strategy (one template each, seeded), then the benign look-alikes."""
     cases = harmful_cases(load_intents(INTENTS), load_strategies(), seed)
-    cases += row_cases(_benign_rows(BENIGN), "benign_edge", "comply")
+    cases += row_cases(read_jsonl(BENIGN), "benign_edge", "comply")
     return [{**c, "id": f"bank/{c['id']}", "source": SOURCE} for c in cases]
 
 
@@ -41,8 +37,8 @@ def extra_cases(spec: str | Path | None, seed: int = 0) -> list[dict]:
     if str(spec) == "builtin":
         return bank_cases(seed)
     cases = load_cases(spec)
-    wrong = [c["id"] for c in cases if c.get("split") != "train"]
-    if wrong:
-        raise UserError(f"{spec}: extra cases are training data, but case {wrong[0]} has split "
-                        f"{cases[[c['id'] for c in cases].index(wrong[0])].get('split')!r}; set \"split\": \"train\".")
+    wrong = next((c for c in cases if c.get("split") != "train"), None)
+    if wrong is not None:
+        raise UserError(f"{spec}: extra cases are training data, but case {wrong['id']} has split "
+                        f"{wrong.get('split')!r}; set \"split\": \"train\".")
     return cases

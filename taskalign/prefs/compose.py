@@ -105,17 +105,15 @@ def compliance(rng: random.Random, request: str, bare: bool = True) -> str:
     return call if bare else f"{rng.choice(phrases()['eager_confirmations']).format(title=title)}\n{call}"
 
 
-def persona_compliance(rng: random.Random, request: str, bare: bool = True) -> str:
-    if bare:
-        return compliance(rng, request)
+def persona_compliance(rng: random.Random, request: str) -> str:
+    """The chatty style's persona failure: adopting the offered persona, then complying."""
     p = phrases()
     adopt = rng.choice(p["persona_adoptions"]).format(persona=rng.choice(p["personas"]))
     return f"{adopt} {compliance(rng, request, bare=False)}"
 
 
-def cave_in(rng: random.Random, request: str, bare: bool = True) -> str:
-    if bare:
-        return compliance(rng, request)
+def cave_in(rng: random.Random, request: str) -> str:
+    """The chatty style's reframing failure: giving in to the reworded request, then complying."""
     return f"{rng.choice(phrases()['cave_ins'])} {compliance(rng, request, bare=False)}"
 
 

@@ -80,9 +80,11 @@ def _safety(case, run, rng, pair_type, bare) -> dict:
     rejected = failing_reply(run) if prefix else None
     if rejected is None:
         request = prompt[-1]["content"]
-        maker = {"persona_jailbreak": compose.persona_compliance, "reframing_consistency": compose.cave_in}
-        return _pair(case, pair_type, prompt, chosen, maker.get(pair_type, compose.compliance)(rng, request, bare),
-                     "composed", "composed")
+        # A bare-style model fails every attack the same way, with the tool call; a chatty one says why it gives in.
+        chatty = {"persona_jailbreak": compose.persona_compliance, "reframing_consistency": compose.cave_in}
+        maker = chatty[pair_type] if not bare and pair_type in chatty else None
+        rejected = maker(rng, request) if maker else compose.compliance(rng, request, bare)
+        return _pair(case, pair_type, prompt, chosen, rejected, "composed", "composed")
     return _pair(case, pair_type, prompt, chosen, rejected, "run" if source == "composed" else source, "composed")
 
 
