@@ -90,9 +90,28 @@ def test_dpo_lora_with_sft_term(sft_out, tmp_path, write_jsonl):
     config = json.loads((out / "train_config.json").read_text())
     assert config["dpo_config"]["loss_type"] == ["sigmoid", "sft"] and config["dpo_config"]["loss_weights"] == [1.0, 0.5]
     assert config["dpo_config"]["precompute_ref_log_probs"] is True
+    assert config["dpo_config"]["train_sampling_strategy"] == "random"  # only the reference pre-pass is length-grouped
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["steps"] == 3 and summary["warnings"] == []
     assert json.loads((out / "taskalign_model.json").read_text())["kind"] == "dpo"
+
+
+def test_length_grouped_order_is_a_shuffle_with_less_padding(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    rows = pairs(200)  # as many as a real run has per 50 batches, the size transformers groups within
+    for i, row in enumerate(rows):  # prompts of very different lengths, in no order
+        row["prompt"][-1]["content"] += " and then" * ((i * 37) % 101)
+    grouped = dpo.length_grouped(rows, tok, batch_size=4, seed=0)
+
+    def padded(order):  # tokens a batch of 4 pairs costs: each sequence is padded to the batch's longest
+        lengths = [dpo._n_tokens(tok, p["prompt"] + p["rejected"]) for p in order]
+        return sum(8 * max(lengths[i:i + 4]) for i in range(0, len(lengths), 4))
+
+    assert sorted(p["prompt"][-1]["content"] for p in grouped) == sorted(p["prompt"][-1]["content"] for p in rows)
+    assert padded(grouped) < 0.8 * padded(rows)
+    assert [p["prompt"] for p in dpo.length_grouped(rows, tok, 4, seed=1)] != [p["prompt"] for p in grouped]
 
 
 def test_dpo_full_fine_tuning(tiny_model_dir, tmp_path, write_jsonl):
