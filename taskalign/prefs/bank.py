@@ -2,7 +2,7 @@
 
     from taskalign.prefs.bank import bank_cases, extra_cases
     cases = bank_cases(seed=0)                       # data/train_intents.jsonl x every strategy + data/train_benign.jsonl
-    cases = extra_cases("builtin") or extra_cases("my_train_cases.jsonl")
+    cases = extra_cases("builtin") or extra_cases("builtin:euphemism") or extra_cases("my_train_cases.jsonl")
 
 The red-team suite's train split has one euphemistic phrasing per intent (48), too few for a small model to learn to
 see harm through soft wording; these rows add new scenarios in the same harm categories. They are never evaluated on:
@@ -23,19 +23,28 @@ INTENTS, BENIGN = DATA / "train_intents.jsonl", DATA / "train_benign.jsonl"
 SOURCE = "taskalign-train-bank"
 
 
-def bank_cases(seed: int = 0) -> list[dict]:
-    """Every bank intent under every attack strategy (one template each, seeded), then the benign look-alikes."""
-    cases = harmful_cases(load_intents(INTENTS), load_strategies(), seed)
+def bank_cases(seed: int = 0, strategies: list[str] | None = None) -> list[dict]:
+    """Every bank intent under every attack strategy (or only `strategies`; one template each, seeded), then the
+    benign look-alikes, which are always there: they are what keeps more refusal data from refusing look-alikes."""
+    known = load_strategies()
+    unknown = sorted(set(strategies or ()) - set(known))
+    if unknown:
+        raise UserError(f"builtin:{','.join(strategies)}: unknown strategy {unknown[0]!r}; use one of "
+                        f"{', '.join(known)}.")
+    chosen = {name: spec for name, spec in known.items() if not strategies or name in strategies}
+    cases = harmful_cases(load_intents(INTENTS), chosen, seed)
     cases += row_cases(read_jsonl(BENIGN), "benign_edge", "comply")
     return [{**c, "id": f"bank/{c['id']}", "source": SOURCE} for c in cases]
 
 
 def extra_cases(spec: str | Path | None, seed: int = 0) -> list[dict]:
-    """"builtin" = the bank above; a path = a case file (suite schema) whose rows must all be split "train"."""
+    """"builtin" = the bank above, "builtin:euphemism,direct" = the bank under those strategies only; a path = a case
+    file (suite schema) whose rows must all be split "train"."""
     if spec is None or str(spec) in ("", "none"):
         return []
-    if str(spec) == "builtin":
-        return bank_cases(seed)
+    name, _, strategies = str(spec).partition(":")
+    if name == "builtin":
+        return bank_cases(seed, [s.strip() for s in strategies.split(",") if s.strip()])
     cases = load_cases(spec)
     wrong = next((c for c in cases if c.get("split") != "train"), None)
     if wrong is not None:

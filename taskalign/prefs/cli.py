@@ -36,8 +36,9 @@ def build_cmd(
     max_pairs: int = typer.Option(None, "--max-pairs", help="Keep at most this many pairs (balance kept)."),
     anchors: int = typer.Option(0, "--anchors", help="Extra capability anchors from the SFT data generator (they keep "
                                                      "task accuracy when there are many safety pairs)."),
-    extra_cases: str = typer.Option(None, "--extra-cases", help="'builtin' (the training-only intent bank) or a case "
-                                                                "file whose cases are all split 'train'."),
+    extra_cases: str = typer.Option(None, "--extra-cases", help="'builtin' (the training-only intent bank), "
+                                                                "'builtin:euphemism,direct' (only those strategies) "
+                                                                "or a case file whose cases are all split 'train'."),
     weight: list[str] = typer.Option(None, "--weight", help="CATEGORY=N: N pairs of that case category per round "
                                                             "when balancing (default 1), e.g. harmful_direct=3."),
 ):

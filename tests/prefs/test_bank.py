@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from taskalign.errors import UserError
 from taskalign.prefs import build, validate
 from taskalign.prefs.bank import BENIGN, INTENTS, bank_cases, extra_cases
 from taskalign.suite import load_cases, load_intents
@@ -69,6 +70,18 @@ def test_builtin_bank_builds_pairs_that_validate_clean(tmp_path):
     assert len(bank) > 100 and notes["cases"] > len([c for c in cases if c["split"] == "train"])
     assert {r["metadata"]["pair_type"] for r in bank} >= {"harmful_refusal", "persona_jailbreak", "edge_case_comply"}
     assert validate(path, cases) == []
+
+
+def test_builtin_spec_picks_strategies_and_keeps_the_benign_look_alikes():
+    everything = extra_cases("builtin")
+    only = extra_cases("builtin:euphemism, direct")
+    harmful = [c for c in only if c["category"] != "benign_edge"]
+    assert {c["strategy"] for c in harmful} == {"euphemism", "direct"}
+    assert len(harmful) == 2 * len(load_intents(INTENTS))
+    # the same cases as the whole bank's, and all of its benign look-alikes
+    assert only == [c for c in everything if c.get("strategy") in ("euphemism", "direct", None)]
+    with pytest.raises(UserError, match="unknown strategy 'euphemisms'"):
+        extra_cases("builtin:euphemisms")
 
 
 def test_extra_cases_none_is_empty_and_a_missing_file_is_named(tmp_path):
