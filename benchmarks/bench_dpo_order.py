@@ -20,10 +20,9 @@ from pathlib import Path
 
 def padded_tokens(pairs: list[dict], tokenizer, batch_size: int) -> int:
     """Tokens a pass over `pairs` in this order costs: each batch's sequences are padded to its longest one."""
-    from taskalign.train.dpo import _n_tokens
+    from taskalign.train.dpo import pair_lengths
 
-    lengths = [max(_n_tokens(tokenizer, p["prompt"] + p["chosen"]), _n_tokens(tokenizer, p["prompt"] + p["rejected"]))
-               for p in pairs]
+    lengths = pair_lengths(pairs, tokenizer)
     return sum(2 * len(lengths[i:i + batch_size]) * max(lengths[i:i + batch_size])
                for i in range(0, len(lengths), batch_size))
 

@@ -133,6 +133,12 @@ def count_long_prompts(pairs: list[dict], tokenizer, max_length: int) -> int:
     return sum(_n_tokens(tokenizer, p["prompt"], add_generation_prompt=True) >= max_length for p in pairs)
 
 
+def pair_lengths(pairs: list[dict], tokenizer) -> list[int]:
+    """Tokens of each pair's longer sequence (prompt + chosen or prompt + rejected): what its batch pads to."""
+    return [max(_n_tokens(tokenizer, p["prompt"] + p["chosen"]), _n_tokens(tokenizer, p["prompt"] + p["rejected"]))
+            for p in pairs]
+
+
 def length_grouped(pairs: list[dict], tokenizer, batch_size: int, seed: int) -> list[dict]:
     """The pairs in a random order whose consecutive batches have similar lengths (transformers' group_by_length order).
 
@@ -144,9 +150,7 @@ def length_grouped(pairs: list[dict], tokenizer, batch_size: int, seed: int) -> 
     import torch
     from transformers.trainer_pt_utils import get_length_grouped_indices
 
-    lengths = [max(_n_tokens(tokenizer, p["prompt"] + p["chosen"]), _n_tokens(tokenizer, p["prompt"] + p["rejected"]))
-               for p in pairs]
-    order = get_length_grouped_indices(lengths, batch_size, generator=torch.Generator().manual_seed(seed))
+    order = get_length_grouped_indices(pair_lengths(pairs, tokenizer), batch_size, generator=torch.Generator().manual_seed(seed))
     return [pairs[i] for i in order]
 
 
