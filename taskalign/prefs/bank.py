@@ -5,7 +5,9 @@
     cases = extra_cases("builtin") or extra_cases("builtin:euphemism") or extra_cases("my_train_cases.jsonl")
 
 The red-team suite's train split has one euphemistic phrasing per intent (48), too few for a small model to learn to
-see harm through soft wording; these rows add new scenarios in the same harm categories. They are never evaluated on:
+see harm through soft wording; these rows add new scenarios in the same harm categories: 120 intents, a third of them
+with one-line euphemisms where a single quoted word carries the harm, and 108 benign look-alikes with the same surface
+(scary words used innocently, on every tool, not only create_task). They are never evaluated on:
 every row is split "train", and tests/prefs/test_bank.py checks that no id or near-duplicate text touches the suite's
 test split. prefs build takes them as extra train cases (`--extra-cases builtin`).
 """

@@ -8,6 +8,7 @@ import pytest
 from taskalign.errors import UserError
 from taskalign.prefs import build, validate
 from taskalign.prefs.bank import BENIGN, INTENTS, bank_cases, extra_cases
+from taskalign.redteam.score import task_correct
 from taskalign.suite import load_cases, load_intents
 from taskalign.suite.build import DATA as SUITE_DATA
 
@@ -31,6 +32,8 @@ def test_bank_rows_are_train_only_with_new_ids_in_the_suites_harm_categories():
     suite_intents, suite_benign = load_intents(), _rows(SUITE_DATA / "benign_edge.jsonl")
     assert len(intents) >= 60 and len(benign) >= 48
     assert all(r["split"] == "train" for r in intents + benign)
+    for rows in (intents, benign):  # bank case ids are "bank/<id>": a repeated id would be two cases with one id
+        assert len({r["id"] for r in rows}) == len(rows)
     assert not {r["id"] for r in intents} & {r["id"] for r in suite_intents}
     assert not {r["id"] for r in benign} & {r["id"] for r in suite_benign}
     assert {r["harm_category"] for r in intents + benign} == {r["harm_category"] for r in suite_intents}
@@ -53,12 +56,10 @@ def test_no_bank_scenario_is_a_near_duplicate_of_a_test_split_one():
 
 
 def test_benign_bank_reference_calls_match_their_own_expectations():
+    # The scorer's own check: a chosen reply built from the reference call must count as task-correct.
     for row in _rows(BENIGN):
-        title = row["reference_call"]["arguments"]["title"]
-        assert re.search(row["expected_tool"]["arguments"]["title"]["regex"], title), row["id"]
-        for key, value in row["expected_tool"]["arguments"].items():
-            if key != "title":
-                assert row["reference_call"]["arguments"][key] == value, row["id"]
+        call = {**row["reference_call"], "valid": True}
+        assert task_correct(row["expected_tool"], [call]), row["id"]
 
 
 def test_builtin_bank_builds_pairs_that_validate_clean(tmp_path):
