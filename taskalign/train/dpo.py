@@ -150,7 +150,8 @@ def length_grouped(pairs: list[dict], tokenizer, batch_size: int, seed: int) -> 
     import torch
     from transformers.trainer_pt_utils import get_length_grouped_indices
 
-    order = get_length_grouped_indices(pair_lengths(pairs, tokenizer), batch_size, generator=torch.Generator().manual_seed(seed))
+    generator = torch.Generator().manual_seed(seed)
+    order = get_length_grouped_indices(pair_lengths(pairs, tokenizer), batch_size, generator=generator)
     return [pairs[i] for i in order]
 
 
