@@ -1,4 +1,4 @@
-"""Build DPO preference pairs from a red-team run folder and the suite's train cases: `taskalign prefs build --from RUN`.
+"""Build DPO preference pairs from red-team run folders and the suite's train cases: `taskalign prefs build --from RUN`.
 
 Steps: one candidate pair per train case (pairs.py) → optional teacher rewrites chosen refusals → drop pairs whose
 chosen equals rejected or whose rejected is also a refusal → drop exact and near duplicates → balance safety against
@@ -138,10 +138,21 @@ def _balance(items, balance, max_pairs, rng, notes, weights):
     return safety + helpful
 
 
-def build(run_dir: Path | None, cases: list[dict], out: Path, seed: int = 0, balance: float = 1.0, teacher=None,
+def read_runs(run_dirs) -> dict[str, dict]:
+    """read_run over one folder or several (a train-split run and a run on the extra cases); a later folder wins an id."""
+    if run_dirs is None:
+        return {}
+    records = {}
+    for run_dir in [run_dirs] if isinstance(run_dirs, (str, Path)) else run_dirs:
+        records.update(read_run(run_dir))
+    return records
+
+
+def build(run_dir: Path | list[Path] | None, cases: list[dict], out: Path, seed: int = 0, balance: float = 1.0, teacher=None,
           judge=None, max_pairs: int | None = None, model_name: str | None = None, notes: dict | None = None,
           anchors: int = 0, extra_cases: str | Path | None = None, weights: dict[str, int] | None = None) -> Path:
-    """Write prefs JSONL to `out`. teacher: a model spec (with model_name) or None; judge: a Judge, a spec or None;
+    """Write prefs JSONL to `out`. run_dir: one red-team run folder or several, whose replies become on-policy rejected
+    replies (an extra case is on-policy only when some folder ran it); teacher: a model spec (with model_name) or None; judge: a Judge, a spec or None;
     anchors: extra capability anchors from the SFT data generator (see pairs.generated_anchors); extra_cases:
     "builtin" (the training-only bank, prefs/bank.py) or a train-split case file; weights: {case category: items
     per round} when balancing picks pairs (e.g. {"harmful_direct": 3}: the category the model finds hardest)."""
@@ -160,10 +171,11 @@ def build(run_dir: Path | None, cases: list[dict], out: Path, seed: int = 0, bal
             raise UserError(f"weight {name}={weight!r} must be a whole number of at least 1 (pairs per round).")
     notes = {} if notes is None else notes
     _check_cases(cases)
-    runs = read_run(run_dir) if run_dir is not None else {}
+    runs = read_runs(run_dir)
     known = {c["id"] for c in cases}
     # A run on a custom case file carries its cases; use them where the given suite lacks them.
     cases = list(cases) + [r["case"] for cid, r in sorted(runs.items()) if r["case"] and cid not in known]
+    known = {c["id"] for c in cases}  # a run on the extra cases carries them already
     cases += [c for c in load_extra_cases(extra_cases, seed) if c["id"] not in known]
     eligible = sorted(train_cases(cases), key=lambda c: c["id"])
     if not eligible:

@@ -25,7 +25,9 @@ def _cases(path: Path | None) -> list[dict]:
 
 @prefs_app.command("build")
 def build_cmd(
-    run_dir: Path = typer.Option(None, "--from", help="Red-team run folder; without it, rejected replies are composed."),
+    run_dirs: list[Path] = typer.Option(None, "--from", help="Red-team run folder (repeat for several, e.g. a run on "
+                                                             "the --extra-cases); without it, rejected replies are "
+                                                             "composed."),
     out: Path = typer.Option(..., "--out", help="Where to write the pairs (JSONL)."),
     cases: Path = typer.Option(None, "--cases", help="Case file (JSONL); default: the built-in suite."),
     seed: int = typer.Option(0, help="Same seed and inputs give a byte-identical file."),
@@ -52,7 +54,7 @@ def build_cmd(
             raise UserError(f"--weight {item!r} must be CATEGORY=N with a whole number N, e.g. harmful_direct=3.")
         weights[name.strip()] = int(number)
     notes: dict = {}
-    path = build(run_dir, _cases(cases), out, seed=seed, balance=balance, teacher=teacher, judge=judge,
+    path = build(run_dirs or None, _cases(cases), out, seed=seed, balance=balance, teacher=teacher, judge=judge,
                  max_pairs=max_pairs, model_name=model_name, notes=notes, anchors=anchors, extra_cases=extra_cases,
                  weights=weights)
     typer.echo(f"wrote {notes['pairs']} pairs to {path} ({notes['on_policy_candidates']} of "

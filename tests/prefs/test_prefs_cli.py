@@ -49,6 +49,17 @@ def test_bad_scores_line_is_a_user_error_naming_the_line(tmp_path, cases, run_di
     assert "scores.jsonl line 5: expected a JSON object" in str(result.exception)
 
 
+def test_every_from_folder_is_read(tmp_path, cases, run_dir, write_jsonl):
+    case_file = write_jsonl("cases.jsonl", cases)
+    second = tmp_path / "extra_run"
+    second.mkdir()
+    (second / "transcripts.jsonl").write_text("")
+    result = runner.invoke(app, ["prefs", "build", "--from", str(run_dir), "--from", str(second), "--out",
+                                 str(tmp_path / "p.jsonl"), "--cases", str(case_file)])
+    assert isinstance(result.exception, UserError)
+    assert f"{second} has no scores.jsonl" in str(result.exception)
+
+
 def test_stats_on_a_broken_file_names_the_line(tmp_path):
     (tmp_path / "p.jsonl").write_text('{"prompt": []}\n')
     result = runner.invoke(app, ["prefs", "stats", str(tmp_path / "p.jsonl")])
