@@ -14,7 +14,6 @@ arms' log-probs. It does not reproduce TRL's truncation or tokenisation; an impl
 
 import argparse
 import copy
-import json
 import time
 
 
@@ -95,6 +94,7 @@ def main() -> None:
 
     from taskalign.models.hf import use_bf16
     from taskalign.train import common
+    from taskalign.train.dpo import load_pairs
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="embedded")
@@ -104,7 +104,7 @@ def main() -> None:
     args = parser.parse_args()
 
     common.set_threads()
-    pairs = [json.loads(line) for line in open(args.data)][:args.pairs]
+    pairs = load_pairs(args.data)[:args.pairs]
     model, tokenizer = common.load_for_training(args.model, precision=args.precision)
     model.eval()
     prefix, seqs = sequences(pairs, tokenizer)

@@ -138,24 +138,22 @@ def _balance(items, balance, max_pairs, rng, notes, weights):
     return safety + helpful
 
 
-def read_runs(run_dirs) -> dict[str, dict]:
-    """read_run over one folder or several (a train-split run and a run on the extra cases); a later folder wins an id."""
-    if run_dirs is None:
-        return {}
-    records = {}
-    for run_dir in [run_dirs] if isinstance(run_dirs, (str, Path)) else run_dirs:
-        records.update(read_run(run_dir))
-    return records
+def read_runs(run_dirs: Path | list[Path] | None) -> dict[str, dict]:
+    """read_run over one folder or several (a train-split run, a run on the extra cases); a later folder wins an id."""
+    dirs = [] if run_dirs is None else [run_dirs] if isinstance(run_dirs, (str, Path)) else run_dirs
+    return {cid: record for run_dir in dirs for cid, record in read_run(run_dir).items()}
 
 
-def build(run_dir: Path | list[Path] | None, cases: list[dict], out: Path, seed: int = 0, balance: float = 1.0, teacher=None,
-          judge=None, max_pairs: int | None = None, model_name: str | None = None, notes: dict | None = None,
-          anchors: int = 0, extra_cases: str | Path | None = None, weights: dict[str, int] | None = None) -> Path:
-    """Write prefs JSONL to `out`. run_dir: one red-team run folder or several, whose replies become on-policy rejected
-    replies (an extra case is on-policy only when some folder ran it); teacher: a model spec (with model_name) or None; judge: a Judge, a spec or None;
-    anchors: extra capability anchors from the SFT data generator (see pairs.generated_anchors); extra_cases:
-    "builtin" (the training-only bank, prefs/bank.py) or a train-split case file; weights: {case category: items
-    per round} when balancing picks pairs (e.g. {"harmful_direct": 3}: the category the model finds hardest)."""
+def build(run_dir: Path | list[Path] | None, cases: list[dict], out: Path, seed: int = 0, balance: float = 1.0,
+          teacher=None, judge=None, max_pairs: int | None = None, model_name: str | None = None,
+          notes: dict | None = None, anchors: int = 0, extra_cases: str | Path | None = None,
+          weights: dict[str, int] | None = None) -> Path:
+    """Write prefs JSONL to `out`. run_dir: one red-team run folder or several, whose failing replies become on-policy
+    rejected replies (an extra case is on-policy only when some folder ran it); teacher: a model spec (with
+    model_name) or None; judge: a Judge, a spec or None; anchors: extra capability anchors from the SFT data
+    generator (see pairs.generated_anchors); extra_cases: "builtin" (the training-only bank, prefs/bank.py) or a
+    train-split case file; weights: {case category: items per round} when balancing picks pairs (e.g.
+    {"harmful_direct": 3}: the category the model finds hardest)."""
     if balance <= 0:
         raise UserError(f"--balance {balance} must be above 0 (safety pairs per helpfulness pair, e.g. 1.0).")
     if max_pairs is not None and max_pairs < 1:
@@ -172,11 +170,13 @@ def build(run_dir: Path | list[Path] | None, cases: list[dict], out: Path, seed:
     notes = {} if notes is None else notes
     _check_cases(cases)
     runs = read_runs(run_dir)
-    known = {c["id"] for c in cases}
-    # A run on a custom case file carries its cases; use them where the given suite lacks them.
-    cases = list(cases) + [r["case"] for cid, r in sorted(runs.items()) if r["case"] and cid not in known]
-    known = {c["id"] for c in cases}  # a run on the extra cases carries them already
-    cases += [c for c in load_extra_cases(extra_cases, seed) if c["id"] not in known]
+    # A run on a custom case file carries its cases; use them, then the extra cases, where no earlier source has the id
+    # (a run on the extra cases carries them too).
+    cases, known = list(cases), {c["id"] for c in cases}
+    for case in [r["case"] for _, r in sorted(runs.items()) if r["case"]] + load_extra_cases(extra_cases, seed):
+        if case["id"] not in known:
+            cases.append(case)
+            known.add(case["id"])
     eligible = sorted(train_cases(cases), key=lambda c: c["id"])
     if not eligible:
         raise UserError("No train-split cases to build pairs from; give cases with \"split\": \"train\" (--cases).")

@@ -54,7 +54,7 @@ def build_cmd(
             raise UserError(f"--weight {item!r} must be CATEGORY=N with a whole number N, e.g. harmful_direct=3.")
         weights[name.strip()] = int(number)
     notes: dict = {}
-    path = build(run_dirs or None, _cases(cases), out, seed=seed, balance=balance, teacher=teacher, judge=judge,
+    path = build(run_dirs, _cases(cases), out, seed=seed, balance=balance, teacher=teacher, judge=judge,
                  max_pairs=max_pairs, model_name=model_name, notes=notes, anchors=anchors, extra_cases=extra_cases,
                  weights=weights)
     typer.echo(f"wrote {notes['pairs']} pairs to {path} ({notes['on_policy_candidates']} of "
