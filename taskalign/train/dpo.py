@@ -36,6 +36,8 @@ class DPOSettings:
     lora_layers: int = field(default=0, metadata={"help": "Adapt only the last N layers (0: all); faster backward."})
     sft_weight: float = field(default=0.0, metadata={"help": "Weight of an SFT term on chosen replies (0: pure DPO)."})
     precompute_ref: bool = field(default=True, metadata={"help": "Compute reference log-probs once before training."})
+    ref_prefix: bool = field(default=True, metadata={
+        "help": "In that pass, encode the prompts' shared prefix (the system prompt) once (train/ref_prefix.py)."})
     group_by_length: bool = field(default=False, metadata={
         "help": "Also train on length-grouped batches: ~20 % faster steps, but it hurt alignment here (run e12)."})
     precision: str = field(default="auto", metadata={"help": PRECISION_HELP})
@@ -165,6 +167,8 @@ def run(settings: DPOSettings, log=None) -> Path:
     from datasets import Dataset
     from trl import DPOTrainer
 
+    from taskalign.train.ref_prefix import trainer_class
+
     log = log or common.console_print
     start = time.time()
     out = Path(settings.out)
@@ -185,7 +189,8 @@ def run(settings: DPOSettings, log=None) -> Path:
         log(f"[yellow]warning: {long} of {len(pairs)} pairs have prompts of {args.max_length}+ tokens and are skipped; "
             "raise --max-length to keep them.[/yellow]")
     common.write_json(out / "train_config.json", {**common.settings_dict(settings), "dpo_config": args.to_dict()})
-    trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(pairs), processing_class=tokenizer,
+    trainer_type = trainer_class() if settings.precompute_ref and settings.ref_prefix else DPOTrainer
+    trainer = trainer_type(model=model, args=args, train_dataset=Dataset.from_list(pairs), processing_class=tokenizer,
                          peft_config=peft, callbacks=[common.metrics_callback(out / "metrics.jsonl")])
     log(f"DPO on {len(pairs)} pairs ({'full' if settings.full else f'LoRA r={settings.lora_r}'}, beta={settings.beta})")
     result = trainer.train()

@@ -1,0 +1,201 @@
+"""DPO's reference pre-pass with the prompts' shared prefix encoded once: TRL's DPOTrainer, faster on chat data.
+
+    from taskalign.train.ref_prefix import trainer_class
+    trainer = trainer_class()(model=..., args=DPOConfig(precompute_ref_log_probs=True, ...), ...)
+
+Every TaskMaster pair starts with the same system prompt (166 of a sequence's ~260 tokens), and TRL's pre-pass
+(`precompute_ref_log_probs`) encodes it again for every chosen and every rejected sequence. This subclass overrides
+only that pass: it runs the shared prefix through the reference model once, copies its key/value cache across each
+batch and runs the rest of each sequence, scoring the same tokens with TRL's own fused log-prob head, under the same
+autocast, adapter switch and truncation (`keep_start`) as TRL. Training, the loss and everything after the pass are
+TRL's. benchmarks/bench_ref_prefix.py measured the pass at 0.43-0.60 of the time; tests/train/test_ref_prefix.py checks
+that its log-probs match TRL's own pass on a tiny model.
+
+It falls back to TRL's pass (and says why) where the shortcut does not hold: several processes or DeepSpeed/FSDP,
+`ld_alpha`, `keep_end` truncation, vision data, prompts sharing fewer than MIN_PREFIX tokens, a TRL or transformers
+without the hooks used here, or a first batch whose log-probs disagree with a plain forward pass.
+"""
+
+import contextlib
+import copy
+import inspect
+import os
+
+MIN_PREFIX = 16  # below this the cache copy costs about what it saves
+TOLERANCE_NATS = 2.0  # first-batch check: bf16 rounding moved ~75-nat sums by < 1 nat; a cache ignored moves them by far more
+
+
+def shared_prefix_length(prompts: list[list[int]]) -> int:
+    """Tokens every prompt starts with, leaving each prompt at least one token: the last prompt position predicts the
+    first reply token, so it must be in the part that is run per sequence."""
+    first = prompts[0]
+    n = min(len(p) for p in prompts) - 1
+    for ids in prompts[1:]:
+        k = 0
+        while k < n and ids[k] == first[k]:
+            k += 1
+        n = k
+    return max(n, 0)
+
+
+def sequences(rows: list[dict], max_length: int | None) -> list[tuple[list[int], list[int]]]:
+    """(token ids, labels with -100 on the prompt) of each row's chosen then rejected sequence, cut as TRL's collator
+    cuts them (keep_start)."""
+    out = []
+    for row in rows:
+        for reply in (row["chosen_ids"], row["rejected_ids"]):
+            ids = row["prompt_ids"] + reply
+            labels = [-100] * len(row["prompt_ids"]) + reply
+            if max_length is not None:
+                ids, labels = ids[:max_length], labels[:max_length]
+            out.append((ids, labels))
+    return out
+
+
+def _cache_kwarg(model) -> str:
+    """transformers renamed `past_key_values` to `cache` (5.2x); an unknown name would be swallowed by **kwargs and the
+    prefix silently ignored, so ask the backbone which one it takes."""
+    backbone = model.get_base_model() if hasattr(model, "get_base_model") else model
+    backbone = getattr(backbone, "base_model", backbone)
+    params = inspect.signature(backbone.forward).parameters
+    if "cache" in params:
+        return "cache"
+    if "past_key_values" in params:
+        return "past_key_values"
+    raise RuntimeError("the model's forward takes neither `cache` nor `past_key_values`")
+
+
+def _prefix_cache(model, prefix: list[int], device):
+    import torch
+
+    out = model(input_ids=torch.tensor([prefix], device=device), use_cache=True, logits_to_keep=1)
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
+
+
+def _batch_logps(model, cache, cache_kwarg: str, seqs, p: int, pad: int, device, full: bool = False) -> list[float]:
+    """Sum of reference log-probs of the labelled tokens of each sequence; with full=True the whole sequence is run
+    without the cache (the check)."""
+    import torch
+
+    start = 0 if full else p
+    width = max(len(ids) for ids, _ in seqs) - start
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    labels = torch.full((len(seqs), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for k, (row_ids, row_labels) in enumerate(seqs):
+        n = len(row_ids) - start
+        ids[k, :n] = torch.tensor(row_ids[start:])
+        labels[k, :n] = torch.tensor(row_labels[start:])
+        mask[k, :n] = 1
+    kwargs = {}
+    if not full:
+        past = copy.deepcopy(cache)
+        past.batch_repeat_interleave(len(seqs))
+        mask = torch.cat([torch.ones((len(seqs), p), dtype=mask.dtype), mask], dim=1)
+        kwargs = {cache_kwarg: past, "position_ids": torch.arange(p, p + width)[None].expand(len(seqs), -1).to(device)}
+    out = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device),
+                fused_lm_head=True, **kwargs)
+    return out.log_probs.float().sum(dim=1).tolist()
+
+
+def _checked_first_batch(model, cache, cache_kwarg: str, batch, p: int, pad: int, device) -> list[float]:
+    """The first batch, run both ways: a model that rejects or ignores the cache makes TRL's own pass run instead."""
+    try:
+        got = _batch_logps(model, cache, cache_kwarg, batch, p, pad, device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise _Mismatch(f"the shared-prefix pass failed on the first batch: {str(exc).splitlines()[0]}") from exc
+    want = _batch_logps(model, None, cache_kwarg, batch, p, pad, device, full=True)
+    worst = max(abs(a - b) for a, b in zip(got, want))
+    if worst > TOLERANCE_NATS:
+        raise _Mismatch(f"the shared-prefix pass differed by {worst:.2f} nats on the first batch")
+    return got
+
+
+def trainer_class():
+    """TRL's DPOTrainer with the shared-prefix reference pass (a subclass made here so TRL is imported lazily)."""
+    from trl import DPOTrainer
+
+    class SharedPrefixDPOTrainer(DPOTrainer):
+        ref_prefix_tokens: int | None = None  # set when the shared-prefix pass ran (None: TRL's own pass)
+
+        def _precompute_ref_logps(self, dataset, name: str, batch_size: int):
+            why = self._prefix_unsupported(dataset)
+            if why is None:
+                try:
+                    return self._prefix_ref_logps(dataset, name, batch_size)
+                except _Mismatch as exc:
+                    why = str(exc)
+            print(f"reference log-probs: TRL's full pass ({why})")
+            return super()._precompute_ref_logps(dataset, name, batch_size)
+
+        def _prefix_unsupported(self, dataset) -> str | None:
+            from datasets import Dataset
+
+            if not isinstance(dataset, Dataset) or "prompt_ids" not in dataset.column_names:
+                return "not a tokenised map-style dataset"
+            if self.accelerator.num_processes > 1 or self.is_deepspeed_enabled or self.is_fsdp_enabled:
+                return "distributed training"
+            if getattr(self, "ld_alpha", None) is not None or getattr(self, "_is_vision_dataset", False):
+                return "ld_alpha or vision data"
+            if self.args.max_length is not None and self.args.truncation_mode != "keep_start":
+                return f"truncation_mode {self.args.truncation_mode}"
+            if len(dataset) == 0 or shared_prefix_length(dataset["prompt_ids"]) < MIN_PREFIX:
+                return f"the prompts share fewer than {MIN_PREFIX} leading tokens"
+            try:
+                from trl.trainer.dpo_trainer import disable_gradient_checkpointing, use_adapter  # noqa: F401
+            except ImportError:
+                return "this TRL has no use_adapter / disable_gradient_checkpointing"
+            return None
+
+        def _reference(self):
+            """(model, context): the reference is the policy with its adapter off unless TRL keeps a ref_model."""
+            from trl.trainer.dpo_trainer import disable_gradient_checkpointing, is_peft_model, use_adapter
+
+            import torch
+
+            stack = contextlib.ExitStack()
+            stack.enter_context(torch.no_grad())
+            stack.enter_context(disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs))
+            model = self.ref_model or self.model
+            if self.ref_model is None and is_peft_model(self.model):
+                unwrapped = self.accelerator.unwrap_model(self.model)
+                name = "ref" if "ref" in unwrapped.peft_config else None
+                stack.enter_context(use_adapter(unwrapped, adapter_name=name))
+            stack.enter_context(self.accelerator.autocast())
+            return model, stack
+
+        def _prefix_ref_logps(self, dataset, name: str, batch_size: int):
+            from tqdm import tqdm
+
+            rows = dataset.select_columns(["prompt_ids", "chosen_ids", "rejected_ids"]).to_list()
+            p = shared_prefix_length([r["prompt_ids"] for r in rows])
+            seqs = sequences(rows, self.args.max_length)
+            pad = self.processing_class.pad_token_id if hasattr(self.processing_class, "pad_token_id") else None
+            pad = pad if pad is not None else 0
+            device = self.accelerator.device
+            model, context = self._reference()
+            logps = []
+            with context:
+                was_training = model.training
+                model.eval()
+                cache_kwarg = _cache_kwarg(self.accelerator.unwrap_model(model))
+                cache = _prefix_cache(model, rows[0]["prompt_ids"][:p], device)
+                step = 2 * batch_size
+                bar = tqdm(range(0, len(seqs), step), desc=f"Reference log-probs for {name} ({p}-token shared prefix)",
+                           disable=bool(os.environ.get("TQDM_DISABLE", "")))
+                for i in bar:
+                    batch = seqs[i:i + step]
+                    if i == 0:
+                        logps += _checked_first_batch(model, cache, cache_kwarg, batch, p, pad, device)
+                    else:
+                        logps += _batch_logps(model, cache, cache_kwarg, batch, p, pad, device)
+                model.train(was_training)
+            self.ref_prefix_tokens = p
+            return dataset.add_column("ref_chosen_logps", logps[0::2]).add_column("ref_rejected_logps", logps[1::2])
+
+    return SharedPrefixDPOTrainer
+
+
+class _Mismatch(RuntimeError):
+    pass
