@@ -166,33 +166,37 @@ def trainer_class():
             return model, stack
 
         def _prefix_ref_logps(self, dataset, name: str, batch_size: int):
-            from tqdm import tqdm
-
             rows = dataset.select_columns(["prompt_ids", "chosen_ids", "rejected_ids"]).to_list()
             p = shared_prefix_length([r["prompt_ids"] for r in rows])
             seqs = sequences(rows, self.args.max_length)
-            pad = self.processing_class.pad_token_id if hasattr(self.processing_class, "pad_token_id") else None
-            pad = pad if pad is not None else 0
-            device = self.accelerator.device
             model, context = self._reference()
-            logps = []
             with context:
                 was_training = model.training
                 model.eval()
-                cache_kwarg = _cache_kwarg(self.accelerator.unwrap_model(model))
-                cache = _prefix_cache(model, rows[0]["prompt_ids"][:p], device)
-                step = 2 * batch_size
-                bar = tqdm(range(0, len(seqs), step), desc=f"Reference log-probs for {name} ({p}-token shared prefix)",
-                           disable=bool(os.environ.get("TQDM_DISABLE", "")))
-                for i in bar:
-                    batch = seqs[i:i + step]
-                    if i == 0:
-                        logps += _checked_first_batch(model, cache, cache_kwarg, batch, p, pad, device)
-                    else:
-                        logps += _batch_logps(model, cache, cache_kwarg, batch, p, pad, device)
-                model.train(was_training)
+                try:
+                    logps = self._prefix_pass(model, rows, seqs, p, name, batch_size)
+                finally:
+                    model.train(was_training)
             self.ref_prefix_tokens = p
             return dataset.add_column("ref_chosen_logps", logps[0::2]).add_column("ref_rejected_logps", logps[1::2])
+
+        def _prefix_pass(self, model, rows: list[dict], seqs, p: int, name: str, batch_size: int) -> list[float]:
+            from tqdm import tqdm
+
+            pad = getattr(self.processing_class, "pad_token_id", None) or 0  # masked out: any id will do
+            device = self.accelerator.device
+            try:
+                cache_kwarg = _cache_kwarg(self.accelerator.unwrap_model(model))
+                cache = _prefix_cache(model, rows[0]["prompt_ids"][:p], device)
+            except (RuntimeError, TypeError, ValueError, AttributeError) as exc:
+                raise _Mismatch(f"no key/value cache for the prefix: {str(exc).splitlines()[0]}") from exc
+            step, logps = 2 * batch_size, []
+            bar = tqdm(range(0, len(seqs), step), desc=f"Reference log-probs for {name} ({p}-token shared prefix)",
+                       disable=bool(os.environ.get("TQDM_DISABLE", "")))
+            for i in bar:
+                run_batch = _checked_first_batch if i == 0 else _batch_logps
+                logps += run_batch(model, cache, cache_kwarg, seqs[i:i + step], p, pad, device)
+            return logps
 
     return SharedPrefixDPOTrainer
 
