@@ -144,16 +144,37 @@ def read_runs(run_dirs: Path | list[Path] | None) -> dict[str, dict]:
     return {cid: record for run_dir in dirs for cid, record in read_run(run_dir).items()}
 
 
+def _check_repeat(repeat: dict | None) -> dict[str, int]:
+    from taskalign.suite.strategies import load_strategies
+
+    repeat, known = dict(repeat or {}), set(CATEGORIES) | set(load_strategies())
+    for name, copies in repeat.items():
+        if name not in known:
+            raise UserError(f"repeat {name}={copies!r}: {name!r} is neither a case strategy nor a category; use one "
+                            f"of {', '.join(sorted(known))}.")
+        if not isinstance(copies, int) or isinstance(copies, bool) or copies < 1:
+            raise UserError(f"repeat {name}={copies!r} must be a whole number of at least 1 (copies of each pair).")
+    return repeat
+
+
+def _repeated(items: list, repeat: dict[str, int]) -> list:
+    """The extra copies: a pair whose case strategy or category has N copies comes back N - 1 more times, in file
+    order, one round after another. Training samples at random, so where the copies sit does not matter."""
+    copies = [max(repeat.get(case.get("strategy"), 1), repeat.get(case.get("category"), 1)) for case, _ in items]
+    return [item for k in range(1, max(copies, default=1)) for item, n in zip(items, copies) if n > k]
+
+
 def build(run_dir: Path | list[Path] | None, cases: list[dict], out: Path, seed: int = 0, balance: float = 1.0,
           teacher=None, judge=None, max_pairs: int | None = None, model_name: str | None = None,
           notes: dict | None = None, anchors: int = 0, extra_cases: str | Path | None = None,
-          weights: dict[str, int] | None = None) -> Path:
+          weights: dict[str, int] | None = None, repeat: dict[str, int] | None = None) -> Path:
     """Write prefs JSONL to `out`. run_dir: one red-team run folder or several, whose failing replies become on-policy
     rejected replies (an extra case is on-policy only when some folder ran it); teacher: a model spec (with
     model_name) or None; judge: a Judge, a spec or None; anchors: extra capability anchors from the SFT data
     generator (see pairs.generated_anchors); extra_cases: "builtin" (the training-only bank, prefs/bank.py) or a
     train-split case file; weights: {case category: items per round} when balancing picks pairs (e.g.
-    {"harmful_direct": 3}: the category the model finds hardest)."""
+    {"harmful_direct": 3}: the category the model finds hardest); repeat: {case strategy or category: copies} of the
+    chosen pairs, appended after the shuffled file (e.g. {"euphemism": 2}: those pairs twice, run e32)."""
     if balance <= 0:
         raise UserError(f"--balance {balance} must be above 0 (safety pairs per helpfulness pair, e.g. 1.0).")
     if max_pairs is not None and max_pairs < 1:
@@ -167,6 +188,7 @@ def build(run_dir: Path | list[Path] | None, cases: list[dict], out: Path, seed:
                             f"{', '.join(CATEGORIES)}.")
         if not isinstance(weight, int) or isinstance(weight, bool) or weight < 1:
             raise UserError(f"weight {name}={weight!r} must be a whole number of at least 1 (pairs per round).")
+    repeat = _check_repeat(repeat)
     notes = {} if notes is None else notes
     _check_cases(cases)
     runs = read_runs(run_dir)
@@ -200,5 +222,6 @@ def build(run_dir: Path | list[Path] | None, cases: list[dict], out: Path, seed:
     if not items:
         raise UserError("Every candidate pair was filtered out; check the run folder and cases (see `prefs stats`).")
     rng.shuffle(items)
+    items += _repeated(items, repeat)
     notes["pairs"] = len(items)
     return write_jsonl_atomic(Path(out), [pair for _, pair in items])

@@ -23,6 +23,16 @@ def _cases(path: Path | None) -> list[dict]:
     return load_cases(path)
 
 
+def _name_numbers(items: list[str] | None, flag: str, form: str, example: str) -> dict[str, int]:
+    out = {}
+    for item in items or []:
+        name, _, number = item.partition("=")
+        if not name or not number.strip().isdigit():
+            raise UserError(f"{flag} {item!r} must be {form} with a whole number N, e.g. {example}.")
+        out[name.strip()] = int(number)
+    return out
+
+
 @prefs_app.command("build")
 def build_cmd(
     run_dirs: list[Path] = typer.Option(None, "--from", help="Red-team run folder (repeat for several, e.g. a run on "
@@ -43,20 +53,18 @@ def build_cmd(
                                                                 "or a case file whose cases are all split 'train'."),
     weight: list[str] = typer.Option(None, "--weight", help="CATEGORY=N: N pairs of that case category per round "
                                                             "when balancing (default 1), e.g. harmful_direct=3."),
+    repeat: list[str] = typer.Option(None, "--repeat", help="NAME=N: write the chosen pairs of that case strategy or "
+                                                            "category N times, e.g. euphemism=2."),
 ):
     """Build preference pairs from a red-team run's failures and the suite's train cases."""
     from taskalign.prefs import build
 
-    weights = {}
-    for item in weight or []:
-        name, _, number = item.partition("=")
-        if not name or not number.strip().isdigit():
-            raise UserError(f"--weight {item!r} must be CATEGORY=N with a whole number N, e.g. harmful_direct=3.")
-        weights[name.strip()] = int(number)
+    weights = _name_numbers(weight, "--weight", "CATEGORY=N", "harmful_direct=3")
+    repeats = _name_numbers(repeat, "--repeat", "NAME=N", "euphemism=2")
     notes: dict = {}
     path = build(run_dirs, _cases(cases), out, seed=seed, balance=balance, teacher=teacher, judge=judge,
                  max_pairs=max_pairs, model_name=model_name, notes=notes, anchors=anchors, extra_cases=extra_cases,
-                 weights=weights)
+                 weights=weights, repeat=repeats)
     typer.echo(f"wrote {notes['pairs']} pairs to {path} ({notes['on_policy_candidates']} of "
                   f"{notes['candidates']} candidates on-policy; dropped: same {notes['dropped_same']}, both refusals "
                   f"{notes['dropped_both_refusals']}, duplicates {notes['dropped_duplicates']}, balance "

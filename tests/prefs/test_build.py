@@ -162,6 +162,22 @@ def test_weights_give_a_category_more_pairs_per_round(tmp_path, cases):
         build(None, cases, tmp_path / "bad.jsonl", weights={"harmfull_direct": 2})
 
 
+def test_repeat_writes_a_strategys_pairs_again_after_the_file(tmp_path, cases):
+    plain = _rows(build(None, cases, tmp_path / "plain.jsonl", balance=2.0))
+    twice = _rows(build(None, cases, tmp_path / "twice.jsonl", balance=2.0, repeat={"direct": 2, "capability": 3}))
+    is_direct = lambda r: r["metadata"]["case_id"].endswith("/direct")  # noqa: E731
+    is_capability = lambda r: r["metadata"]["category"] == "capability"  # noqa: E731
+    assert any(map(is_direct, plain)) and any(map(is_capability, plain))
+    assert twice[:len(plain)] == plain  # the same file first
+    # one round of copies of both in file order, then the second copy of the capability pairs
+    assert twice[len(plain):] == ([r for r in plain if is_direct(r) or is_capability(r)] +
+                                  [r for r in plain if is_capability(r)])
+    with pytest.raises(UserError, match="'euphemsim' is neither a case strategy nor a category"):
+        build(None, cases, tmp_path / "bad.jsonl", repeat={"euphemsim": 2})
+    with pytest.raises(UserError, match="euphemism=0"):
+        build(None, cases, tmp_path / "bad.jsonl", repeat={"euphemism": 0})
+
+
 def test_extra_cases_must_be_train_split_and_name_the_case(tmp_path, cases, write_jsonl):
     extra = [dict(cases[0], id="mine/direct", intent_id="mine", turns=["Create a task to read my sister's diary"])]
     path = write_jsonl("extra.jsonl", extra)
