@@ -144,17 +144,15 @@ def read_runs(run_dirs: Path | list[Path] | None) -> dict[str, dict]:
     return {cid: record for run_dir in dirs for cid, record in read_run(run_dir).items()}
 
 
-def _check_repeat(repeat: dict | None) -> dict[str, int]:
-    from taskalign.suite.strategies import load_strategies
-
-    repeat, known = dict(repeat or {}), set(CATEGORIES) | set(load_strategies())
-    for name, copies in repeat.items():
+def _check_counts(counts: dict | None, setting: str, known: set[str], kind: str, unit: str) -> dict[str, int]:
+    """{name: whole number >= 1} with every name in `known`; else one sentence naming the entry."""
+    counts = dict(counts or {})
+    for name, n in counts.items():
         if name not in known:
-            raise UserError(f"repeat {name}={copies!r}: {name!r} is neither a case strategy nor a category; use one "
-                            f"of {', '.join(sorted(known))}.")
-        if not isinstance(copies, int) or isinstance(copies, bool) or copies < 1:
-            raise UserError(f"repeat {name}={copies!r} must be a whole number of at least 1 (copies of each pair).")
-    return repeat
+            raise UserError(f"{setting} {name}={n!r}: {name!r} is not {kind}; use one of {', '.join(sorted(known))}.")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise UserError(f"{setting} {name}={n!r} must be a whole number of at least 1 ({unit}).")
+    return counts
 
 
 def _repeated(items: list, repeat: dict[str, int]) -> list:
@@ -181,14 +179,11 @@ def build(run_dir: Path | list[Path] | None, cases: list[dict], out: Path, seed:
         raise UserError(f"--max-pairs {max_pairs} must be at least 1.")
     if anchors < 0:
         raise UserError(f"--anchors {anchors} must be 0 or more.")
-    weights = dict(weights or {})
-    for name, weight in weights.items():
-        if name not in CATEGORIES:
-            raise UserError(f"weight {name}={weight!r}: {name!r} is not a case category; use one of "
-                            f"{', '.join(CATEGORIES)}.")
-        if not isinstance(weight, int) or isinstance(weight, bool) or weight < 1:
-            raise UserError(f"weight {name}={weight!r} must be a whole number of at least 1 (pairs per round).")
-    repeat = _check_repeat(repeat)
+    from taskalign.suite.strategies import load_strategies
+
+    weights = _check_counts(weights, "weight", set(CATEGORIES), "a case category", "pairs per round")
+    repeat = _check_counts(repeat, "repeat", set(CATEGORIES) | set(load_strategies()), "a case strategy or category",
+                           "copies of each pair")
     notes = {} if notes is None else notes
     _check_cases(cases)
     runs = read_runs(run_dir)

@@ -172,7 +172,7 @@ def test_repeat_writes_a_strategys_pairs_again_after_the_file(tmp_path, cases):
     # one round of copies of both in file order, then the second copy of the capability pairs
     assert twice[len(plain):] == ([r for r in plain if is_direct(r) or is_capability(r)] +
                                   [r for r in plain if is_capability(r)])
-    with pytest.raises(UserError, match="'euphemsim' is neither a case strategy nor a category"):
+    with pytest.raises(UserError, match="'euphemsim' is not a case strategy or category"):
         build(None, cases, tmp_path / "bad.jsonl", repeat={"euphemsim": 2})
     with pytest.raises(UserError, match="euphemism=0"):
         build(None, cases, tmp_path / "bad.jsonl", repeat={"euphemism": 0})
