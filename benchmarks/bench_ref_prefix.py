@@ -11,6 +11,7 @@ process. It prints seconds per arm, the prefix/TRL ratio and the largest differe
 
 import argparse
 import time
+from pathlib import Path
 
 
 def build(cls, model_spec: str, pairs: list[dict], precision: str, out: str):
@@ -21,7 +22,7 @@ def build(cls, model_spec: str, pairs: list[dict], precision: str, out: str):
     settings = dpo.load_settings(None, model=model_spec, out=out, precision=precision, lora_layers=12, max_length=448)
     model, tokenizer = common.load_for_training(model_spec, precision=precision)
     peft = common.lora_config(model, settings.lora_r, settings.lora_alpha, settings.lora_targets, settings.lora_layers)
-    args = dpo.dpo_config(settings, __import__("pathlib").Path(out))
+    args = dpo.dpo_config(settings, Path(out))
     ordered = dpo.length_grouped(pairs, tokenizer, args.per_device_train_batch_size, 0)
     start = time.perf_counter()
     trainer = cls(model=model, args=args, train_dataset=Dataset.from_list(ordered), processing_class=tokenizer,

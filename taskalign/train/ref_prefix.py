@@ -21,6 +21,10 @@ import copy
 import inspect
 import os
 
+class _Mismatch(RuntimeError):
+    """The shortcut does not hold for this model or data; TRL's own pass runs instead."""
+
+
 MIN_PREFIX = 16  # below this the cache copy costs about what it saves
 TOLERANCE_NATS = 2.0  # first-batch check: bf16 rounding moved ~75-nat sums by < 1 nat; a cache ignored moves them by far more
 
@@ -140,19 +144,16 @@ def trainer_class():
                 return "ld_alpha or vision data"
             if self.args.max_length is not None and self.args.truncation_mode != "keep_start":
                 return f"truncation_mode {self.args.truncation_mode}"
-            if len(dataset) == 0 or shared_prefix_length(dataset["prompt_ids"]) < MIN_PREFIX:
-                return f"the prompts share fewer than {MIN_PREFIX} leading tokens"
-            try:
-                from trl.trainer.dpo_trainer import disable_gradient_checkpointing, use_adapter  # noqa: F401
-            except ImportError:
-                return "this TRL has no use_adapter / disable_gradient_checkpointing"
             return None
 
         def _reference(self):
             """(model, context): the reference is the policy with its adapter off unless TRL keeps a ref_model."""
-            from trl.trainer.dpo_trainer import disable_gradient_checkpointing, is_peft_model, use_adapter
-
             import torch
+
+            try:
+                from trl.trainer.dpo_trainer import disable_gradient_checkpointing, is_peft_model, use_adapter
+            except ImportError as exc:
+                raise _Mismatch(f"this TRL lacks a helper the shortcut uses ({exc})") from exc
 
             stack = contextlib.ExitStack()
             stack.enter_context(torch.no_grad())
@@ -167,7 +168,9 @@ def trainer_class():
 
         def _prefix_ref_logps(self, dataset, name: str, batch_size: int):
             rows = dataset.select_columns(["prompt_ids", "chosen_ids", "rejected_ids"]).to_list()
-            p = shared_prefix_length([r["prompt_ids"] for r in rows])
+            p = shared_prefix_length([r["prompt_ids"] for r in rows]) if rows else 0
+            if p < MIN_PREFIX:
+                raise _Mismatch(f"the prompts share fewer than {MIN_PREFIX} leading tokens")
             seqs = sequences(rows, self.args.max_length)
             model, context = self._reference()
             with context:
@@ -200,6 +203,3 @@ def trainer_class():
 
     return SharedPrefixDPOTrainer
 
-
-class _Mismatch(RuntimeError):
-    pass
