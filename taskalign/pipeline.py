@@ -3,8 +3,9 @@
     taskalign pipeline --out runs/demo                 # default profile, ~30 min on a 2-core CPU
     taskalign pipeline --profile quick --out runs/q    # smaller, ~10 min
 
-Each stage writes its own folder and records a fingerprint of its settings and inputs in `stages.json`; a re-run skips
-stages whose fingerprint is unchanged, and an interrupted stage resumes (red-team) or restarts (training).
+Each stage writes its own folder and records a fingerprint of its settings, its inputs and the taskalign code and data it
+runs in `stages.json`; a re-run skips stages whose fingerprint is unchanged (so an upgrade that changes a stage's code
+reruns that stage and the ones after it), and an interrupted stage resumes (red-team) or restarts (training).
 """
 
 import hashlib
@@ -93,17 +94,26 @@ def _redteam(model: str, out: Path, section: dict, judge: str) -> str:
     return out.name
 
 
-def data_digest(folders: tuple[Path, ...] | None = None) -> str:
-    """A hash of the package data the prefs stage composes from (phrases, bank, suite cases): part of its fingerprint,
-    so a taskalign upgrade that changes them rebuilds the pairs instead of reusing stale ones."""
-    from taskalign.prefs.bank import DATA as PREFS_DATA
-    from taskalign.suite import DATA as SUITE_DATA
+PACKAGE = Path(__file__).parent
+SHARED = ("errors.py", "files.py", "domain", "models")
+# The taskalign code and data each stage runs (its imports, followed through): part of the stage's fingerprint.
+STAGE_CODE = {
+    "redteam": SHARED + ("redteam", "judge", "suite", "report"),
+    "train": SHARED + ("train",),
+    "prefs": SHARED + ("prefs", "judge", "suite", "train", "redteam", "report"),
+    "compare": ("errors.py", "files.py", "report"),
+}
 
+
+def source_digest(parts: tuple[str, ...], root: Path = PACKAGE) -> str:
+    """A hash of the files at root/part (code and package data such as the bank, suite cases and judge head), so an
+    upgrade or edit that changes what a stage runs reruns that stage instead of reusing its stale output."""
     digest = hashlib.sha256()
-    for folder in folders or (PREFS_DATA, SUITE_DATA):
-        for path in sorted(Path(folder).glob("*")):
-            if path.is_file():
-                digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for part in parts:
+        path = root / part
+        for file in [path] if path.is_file() else sorted(path.rglob("*")):
+            if file.is_file() and "__pycache__" not in file.parts:
+                digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -143,20 +153,22 @@ def run(config: PipelineConfig) -> Path:
     write_json_atomic(out / "config.json", {"profile": config.profile, "judge": config.judge, **s})
     st, base, j = Stages(out), s["model"], config.judge
     sft_dir, aligned_dir, prefs = out / "models" / "sft", out / "models" / "aligned", out / "prefs.jsonl"
-    st.run("redteam_base", {"model": base, **s["base_eval"]},
+    code = {stage: source_digest(parts) for stage, parts in STAGE_CODE.items()}
+    st.run("redteam_base", {"model": base, **s["base_eval"], "code": code["redteam"]},
            lambda: _redteam(base, out / "base", s["base_eval"], j), out / "base")
-    st.run("sft", {"model": base, **s["sft"]}, lambda: _sft(base, sft_dir, s["sft"]), sft_dir)
-    st.run("redteam_sft", s["eval"], lambda: _redteam(str(sft_dir), out / "sft", s["eval"], j), out / "sft",
-           after=("sft",))
-    st.run("redteam_sft_train", s["prefs_eval"], lambda: _redteam(str(sft_dir), out / "sft_train", s["prefs_eval"], j),
-           out / "sft_train", after=("sft",))
-    st.run("prefs", {**s["prefs"], "data": data_digest()}, lambda: _prefs(out / "sft_train", prefs, s["prefs"]), prefs,
+    st.run("sft", {"model": base, **s["sft"], "code": code["train"]}, lambda: _sft(base, sft_dir, s["sft"]), sft_dir)
+    st.run("redteam_sft", {**s["eval"], "code": code["redteam"]},
+           lambda: _redteam(str(sft_dir), out / "sft", s["eval"], j), out / "sft", after=("sft",))
+    st.run("redteam_sft_train", {**s["prefs_eval"], "code": code["redteam"]},
+           lambda: _redteam(str(sft_dir), out / "sft_train", s["prefs_eval"], j), out / "sft_train", after=("sft",))
+    st.run("prefs", {**s["prefs"], "code": code["prefs"]}, lambda: _prefs(out / "sft_train", prefs, s["prefs"]), prefs,
            after=("redteam_sft_train",))
-    st.run("dpo", s["dpo"], lambda: _dpo(sft_dir, prefs, aligned_dir, s["dpo"]), aligned_dir, after=("prefs",))
-    st.run("redteam_aligned", s["eval"], lambda: _redteam(str(aligned_dir), out / "aligned", s["eval"], j),
-           out / "aligned", after=("dpo",))
+    st.run("dpo", {**s["dpo"], "code": code["train"]}, lambda: _dpo(sft_dir, prefs, aligned_dir, s["dpo"]), aligned_dir,
+           after=("prefs",))
+    st.run("redteam_aligned", {**s["eval"], "code": code["redteam"]},
+           lambda: _redteam(str(aligned_dir), out / "aligned", s["eval"], j), out / "aligned", after=("dpo",))
     runs = {"base": "base", "sft": "sft", "aligned": "aligned"}
-    st.run("compare", {}, lambda: _compare(out, runs), after=tuple(f"redteam_{k}" for k in runs))
+    st.run("compare", {"code": code["compare"]}, lambda: _compare(out, runs), after=tuple(f"redteam_{k}" for k in runs))
     manifest = {"models": {"base": base, "sft": "models/sft", "aligned": "models/aligned"}, "runs": runs,
                 "prefs": "prefs.jsonl", "report": "compare.html", "timings_s": st.timings(), "profile": config.profile}
     write_json_atomic(out / "pipeline.json", manifest)

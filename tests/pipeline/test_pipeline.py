@@ -20,7 +20,7 @@ TINY = {
 
 
 @pytest.mark.slow
-def test_pipeline_end_to_end_then_cached(tmp_path, tiny_model_dir):
+def test_pipeline_end_to_end_then_cached(tmp_path, tiny_model_dir, monkeypatch):
     config_path = tmp_path / "tiny.yaml"
     config_path.write_text(yaml.safe_dump({"model": str(tiny_model_dir), **TINY}))
     config = PipelineConfig(out=str(tmp_path / "demo"), profile="quick", config=str(config_path), judge="rules")
@@ -43,6 +43,17 @@ def test_pipeline_end_to_end_then_cached(tmp_path, tiny_model_dir):
     assert weights.stat().st_mtime_ns == mtime
     assert json.loads((out / "stages.json").read_text()) == stages_before
 
+    # An upgrade that changes only the training code reruns DPO (and SFT, and what follows them), not the base red-team.
+    import taskalign.pipeline as pipeline
+    real = pipeline.source_digest
+    monkeypatch.setattr(pipeline, "source_digest", lambda parts: real(parts) + ("-new" if "train" in parts else ""))
+    run(config)
+    stages_after = json.loads((out / "stages.json").read_text())
+    assert stages_after["redteam_base"] == stages_before["redteam_base"]
+    for stage in ("sft", "redteam_sft", "dpo", "redteam_aligned"):
+        assert stages_after[stage]["fingerprint"] != stages_before[stage]["fingerprint"], stage
+    assert weights.stat().st_mtime_ns != mtime
+
 
 def test_unknown_profile_and_config_key_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="profile"):
@@ -53,12 +64,26 @@ def test_unknown_profile_and_config_key_are_user_errors(tmp_path):
         load_settings(PipelineConfig(out=str(tmp_path), config=str(bad)))
 
 
-def test_data_digest_changes_when_a_data_file_changes(tmp_path):
-    from taskalign.pipeline import data_digest
+def test_source_digest_follows_code_and_data_but_not_bytecode(tmp_path):
+    from taskalign.pipeline import STAGE_CODE, source_digest
 
-    (tmp_path / "refusals.json").write_text('{"refusals": ["I can\'t help with that."]}')
-    before = data_digest((tmp_path,))
-    assert data_digest((tmp_path,)) == before and len(before) == 16
-    (tmp_path / "refusals.json").write_text('{"refusals": ["I won\'t help with that."]}')
-    assert data_digest((tmp_path,)) != before
-    assert data_digest() == data_digest()  # the package's own data: stable between calls
+    (tmp_path / "prefs" / "data").mkdir(parents=True)
+    (tmp_path / "prefs" / "build.py").write_text("BALANCE = 1.0\n")
+    (tmp_path / "prefs" / "data" / "refusals.json").write_text('{"refusals": ["I can\'t help with that."]}')
+    (tmp_path / "errors.py").write_text("class UserError(Exception): ...\n")
+    parts = ("errors.py", "prefs")
+    before = source_digest(parts, tmp_path)
+    assert source_digest(parts, tmp_path) == before and len(before) == 16
+    (tmp_path / "prefs" / "__pycache__").mkdir()
+    (tmp_path / "prefs" / "__pycache__" / "build.cpython-312.pyc").write_bytes(b"\x00")
+    assert source_digest(parts, tmp_path) == before  # bytecode appears on first import; it must not rerun stages
+    (tmp_path / "prefs" / "data" / "refusals.json").write_text('{"refusals": ["I won\'t help with that."]}')
+    after_data = source_digest(parts, tmp_path)
+    (tmp_path / "prefs" / "build.py").write_text("BALANCE = 1.4\n")
+    after_code = source_digest(parts, tmp_path)
+    (tmp_path / "errors.py").write_text("class UserError(ValueError): ...\n")
+    assert len({before, after_data, after_code, source_digest(parts, tmp_path)}) == 4
+    # The package's own: stable between calls, and each stage's digest covers its own subpackage.
+    assert {stage: source_digest(parts) for stage, parts in STAGE_CODE.items()} == {
+        stage: source_digest(parts) for stage, parts in STAGE_CODE.items()}
+    assert all(stage in parts for stage, parts in STAGE_CODE.items() if stage != "compare")
