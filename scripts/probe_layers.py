@@ -15,7 +15,6 @@ import argparse
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from taskalign.domain import system_prompt
@@ -35,6 +34,21 @@ def last_token_states(model, tokenizer, texts: list[str], batch_size: int = 32) 
             hidden = model(**enc, output_hidden_states=True).hidden_states
         states.append(torch.stack([h[:, -1] for h in hidden], 1).float().numpy())
     return np.concatenate(states)
+
+
+def fit_probe(x: torch.Tensor, y: torch.Tensor, c: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
+    """L2-regularised logistic regression, scikit-learn's objective with C = c (strong: ~440 examples, 576 dims)."""
+    w, b = torch.zeros(x.shape[1], requires_grad=True), torch.zeros(1, requires_grad=True)
+    optimiser = torch.optim.LBFGS([w, b], max_iter=500, line_search_fn="strong_wolfe")
+
+    def objective():
+        optimiser.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(x @ w + b, y, reduction="sum") * c + w @ w / 2
+        loss.backward()
+        return loss
+
+    optimiser.step(objective)
+    return w.detach(), b.detach()
 
 
 def main() -> None:
@@ -58,11 +72,12 @@ def main() -> None:
     index = {c["id"]: i for i, c in enumerate(cases)}
     print(f"{train.sum()} train cases ({harmful[train].sum()} harmful), {(~train).sum()} test ({harmful[~train].sum()})")
     print("layer  train acc  test acc  test euphemisms caught  P(harmful): " + "  ".join(watch))
+    fit = torch.from_numpy(train)
     for layer in range(1, states.shape[1]):
-        x = states[:, layer]
-        x = (x - x[train].mean(0)) / (x[train].std(0) + 1e-6)
-        # Strong regularisation: ~440 examples against 576 dimensions.
-        p = LogisticRegression(C=0.05, max_iter=3000).fit(x[train], harmful[train]).predict_proba(x)[:, 1]
+        x = torch.from_numpy(states[:, layer])
+        x = (x - x[fit].mean(0)) / (x[fit].std(0) + 1e-6)
+        w, b = fit_probe(x[fit], torch.from_numpy(harmful[train]).float())
+        p = torch.sigmoid(x @ w + b).numpy()
         print(f"{layer:5d}  {((p[train] > .5) == harmful[train]).mean():9.3f}  {((p[~train] > .5) == harmful[~train]).mean():8.3f}"
               f"  {(p[euphemism] > .5).mean():22.3f}  " + "  ".join(f"{p[index[i]]:.2f}" for i in watch if i in index))
 
