@@ -5,10 +5,10 @@
 For every single-turn request (harmful direct or euphemistic, benign look-alike, capability) it takes the hidden state
 of the last prompt token (where the model picks its first reply token: `I` to refuse, `<` to call a tool) at each
 layer, fits a logistic regression on the train split plus the training-only bank's euphemisms and look-alikes (what
-the default profile trains on), and reports held-out accuracy on
-the test split and the probe's P(harmful) for the named cases. A case the probe puts on the benign side at every layer
-is one the model's features do not mark as harmful, which preference training on the same data has little to build
-on; docs/experiments.md (session 8) has the numbers for the default's SFT and aligned models.
+the default profile trains on), and reports held-out accuracy on the test split and the probe's P(harmful) for the
+named cases. A case the probe puts on the benign side at every layer is one the model's features do not mark as
+harmful, which preference training on the same data has little to build on; docs/experiments.md (session 8) has the
+numbers for the default's SFT and aligned models.
 """
 
 import argparse

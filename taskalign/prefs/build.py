@@ -17,6 +17,7 @@ from taskalign.prefs.bank import extra_cases as load_extra_cases
 from taskalign.prefs.pairs import SAFETY_TYPES, failing_reply, generated_anchors, make_pair
 from taskalign.prefs.quality import judge_verdicts
 from taskalign.suite.schema import CATEGORIES
+from taskalign.suite.strategies import load_strategies
 
 NEAR_DUP_JACCARD = 0.9  # same prompt and chosen word sets overlapping more than this = one pair said twice
 
@@ -179,8 +180,6 @@ def build(run_dir: Path | list[Path] | None, cases: list[dict], out: Path, seed:
         raise UserError(f"--max-pairs {max_pairs} must be at least 1.")
     if anchors < 0:
         raise UserError(f"--anchors {anchors} must be 0 or more.")
-    from taskalign.suite.strategies import load_strategies
-
     weights = _check_counts(weights, "weight", set(CATEGORIES), "a case category", "pairs per round")
     repeat = _check_counts(repeat, "repeat", set(CATEGORIES) | set(load_strategies()), "a case strategy or category",
                            "copies of each pair")

@@ -87,3 +87,32 @@ def test_source_digest_follows_code_and_data_but_not_bytecode(tmp_path):
     assert {stage: source_digest(parts) for stage, parts in STAGE_CODE.items()} == {
         stage: source_digest(parts) for stage, parts in STAGE_CODE.items()}
     assert all(stage in parts for stage, parts in STAGE_CODE.items() if stage != "compare")
+
+
+def test_stage_code_lists_every_taskalign_module_a_stage_imports():
+    """STAGE_CODE is kept by hand; following each entry subpackage's imports (lazy ones too) must stay inside it."""
+    import ast
+
+    from taskalign.pipeline import PACKAGE, STAGE_CODE
+
+    def imported(part: str) -> set[str]:
+        path = PACKAGE / part
+        names = set()
+        for file in [path] if path.is_file() else path.rglob("*.py"):
+            for node in ast.walk(ast.parse(file.read_text())):
+                modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else (
+                    [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+                for module in modules:
+                    if module.startswith("taskalign."):
+                        top = module.split(".")[1]
+                        names.add(top if (PACKAGE / top).is_dir() else f"{top}.py")
+        return names
+
+    for stage, entry in {"redteam": "redteam", "train": "train", "prefs": "prefs", "compare": "report"}.items():
+        seen, todo = set(), [entry]
+        while todo:
+            part = todo.pop()
+            if part not in seen:
+                seen.add(part)
+                todo += imported(part)
+        assert seen <= set(STAGE_CODE[stage]), (stage, sorted(seen - set(STAGE_CODE[stage])))
