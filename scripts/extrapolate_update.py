@@ -39,14 +39,19 @@ def main() -> None:
         delta = tensor.float() - reference[name].float()
         changed += bool(delta.abs().max() > 0)
         model[name] = (reference[name].float() + args.alpha * delta).to(tensor.dtype)
+    # Built beside OUT and renamed into place, so a crash never leaves a half-written model where --model would find it.
+    tmp = args.out.with_name(f".{args.out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
     # The trained folder's tokenizer and config; not its adapter, which no longer matches these weights.
-    shutil.copytree(args.model, args.out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("adapter", WEIGHTS))
-    save_file(model, args.out / WEIGHTS, metadata={"format": "pt"})
-    note_path = args.out / "taskalign_model.json"
+    shutil.copytree(args.model, tmp, ignore=shutil.ignore_patterns("adapter", WEIGHTS))
+    save_file(model, tmp / WEIGHTS, metadata={"format": "pt"})
+    note_path = tmp / "taskalign_model.json"
     note = json.loads(note_path.read_text()) if note_path.is_file() else {}
     note.update(kind="extrapolated", merged=True, adapter=None, base=str(args.reference),
                 extrapolated_from=str(args.model), alpha=args.alpha)
     note_path.write_text(json.dumps(note, indent=2) + "\n")
+    shutil.rmtree(args.out, ignore_errors=True)
+    tmp.rename(args.out)
     print(f"{args.out}: {changed} of {len(model)} tensors moved, alpha {args.alpha}")
 
 

@@ -20,12 +20,15 @@ def _run(*args):
 def test_extrapolated_weights_lie_on_the_line_through_reference_and_model(tmp_path):
     ref, model = make_tiny_model(tmp_path / "ref", seed=0), make_tiny_model(tmp_path / "model", seed=1)
     (model / "adapter").mkdir()  # a trained folder's adapter no longer matches extrapolated weights: not copied
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "stale.bin").write_bytes(b"\0")  # an earlier OUT is replaced whole, not merged into
     done = _run(ref, model, 1.5, tmp_path / "x")
     assert done.returncode == 0, done.stderr
     r, m, x = (load_file(p / "model.safetensors") for p in (ref, model, tmp_path / "x"))
     for name in r:
         torch.testing.assert_close(x[name], r[name] + 1.5 * (m[name] - r[name]))
-    assert not (tmp_path / "x" / "adapter").exists()
+    assert not (tmp_path / "x" / "adapter").exists() and not (tmp_path / "x" / "stale.bin").exists()
+    assert not (tmp_path / ".x.tmp").exists()
     note = json.loads((tmp_path / "x" / "taskalign_model.json").read_text())
     assert note["alpha"] == 1.5 and note["merged"] and note["adapter"] is None
 
