@@ -1,7 +1,7 @@
 """Judge throughput on this CPU: replies/s of the classifier judge vs the rules judge on the same rows (ratio).
 
     .venv/bin/python benchmarks/bench_judge.py [--rows 512] [--repeats 3]
-Rows are the labelled replies in data/judge (real mixed lengths). The encoder is loaded before timing starts.
+Rows are the labelled replies in dev/judge/data (real mixed lengths). The encoder is loaded before timing starts.
 """
 
 import argparse
@@ -13,7 +13,7 @@ import torch
 
 from taskalign.judge import load_judge
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "judge"
+DATA = Path(__file__).resolve().parents[1] / "dev" / "judge" / "data"
 
 
 def rows(n: int) -> list[dict]:

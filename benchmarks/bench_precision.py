@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     from taskalign.models import GenerationConfig, load_model
     from taskalign.models.hf import cpu_has_bf16
     from taskalign.train import common
-    from taskalign.train.bench import batch
+    from train_step import batch
 
     threads = common.set_threads()
     base, tokenizer = common.load_for_training(args.model)

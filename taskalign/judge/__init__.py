@@ -43,10 +43,10 @@ def load_judge(spec: str = "classifier", model_name: str | None = None) -> Judge
 
 
 def judge_card() -> dict:
-    """The default judge's name and its measured held-out accuracy (written by `python -m taskalign.judge.train`)."""
+    """The default judge's name and its measured held-out accuracy (written by `python -m dev.judge.train_head`)."""
     if not CARD.is_file():
         return {"name": "classifier", "judge": "classifier", "heldout": None,
-                "note": "card.json missing; run python -m taskalign.judge.train"}
+                "note": "card.json missing; run python -m dev.judge.train_head"}
     card = json.loads(CARD.read_text())
     compact = lambda m: {k: m[k] for k in ("n", "binary_accuracy", "accuracy")}  # noqa: E731
     return {"name": "classifier", "judge": "classifier", "encoder": card["encoder"],

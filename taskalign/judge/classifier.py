@@ -1,6 +1,6 @@
 """The default judge: MiniLM sentence embedding of the reply + a few rule features -> a trained softmax head.
 
-The head (taskalign/judge/data/head.npz, a few hundred KB) is written by `python -m taskalign.judge.train`.
+The head (taskalign/judge/data/head.npz, a few hundred KB) is written by `python -m dev.judge.train_head`.
     python -c "from taskalign.judge import load_judge; print(load_judge().judge([{'prompt': 'x', 'response': 'No.'}]))"
 """
 
@@ -60,7 +60,7 @@ def decide(probs: np.ndarray, p_refusing: np.ndarray | None = None) -> list[tupl
 @lru_cache(maxsize=2)
 def load_head(path: str = str(HEAD)) -> dict:
     if not Path(path).is_file():
-        raise UserError(f"Judge head {path} is missing; run python -m taskalign.judge.train (or use --judge rules).")
+        raise UserError(f"Judge head {path} is missing; run python -m dev.judge.train_head (or use --judge rules).")
     with np.load(path) as data:
         return {k: data[k] for k in data.files}
 

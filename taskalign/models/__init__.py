@@ -1,4 +1,4 @@
-"""Model specs → backends. `load_model(spec)` accepts exactly what `--model` accepts (see DESIGN.md):
+"""Model specs → backends. `load_model(spec)` accepts exactly what `--model` accepts (see docs/design.md):
 
     embedded | ./folder | hub/id | ./adapter-folder (resolved to its base) | a red-team run folder (its model)
     | openai:<base_url> | mock:<file.jsonl>

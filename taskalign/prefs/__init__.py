@@ -1,4 +1,4 @@
-"""Preference pairs from red-team failures, in TRL's conversational DPO format (see DESIGN.md and docs/run-folder.md).
+"""Preference pairs from red-team failures, in TRL's conversational DPO format (see docs/design.md and docs/run-folder.md).
 
     from taskalign.prefs import build, validate, stats
     path = build(Path("runs/sft"), load_cases(), Path("prefs.jsonl"), seed=0, balance=1.0)

@@ -17,8 +17,7 @@ from pathlib import Path
 from taskalign.errors import UserError
 from taskalign.files import read_jsonl
 from taskalign.suite import load_cases, load_intents
-from taskalign.suite.build import row_cases
-from taskalign.suite.strategies import harmful_cases, load_strategies
+from taskalign.suite.strategies import harmful_cases, load_strategies, row_cases
 
 DATA = Path(__file__).parent / "data"
 INTENTS, BENIGN = DATA / "train_intents.jsonl", DATA / "train_benign.jsonl"

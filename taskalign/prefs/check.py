@@ -13,7 +13,7 @@ from taskalign.errors import UserError
 from taskalign.files import iter_lines
 from taskalign.prefs.pairs import HELPFUL_TYPES, SAFETY_TYPES
 
-META_KEYS = ("case_id", "category", "intent_id", "pair_type", "source")  # required by the DESIGN.md contract
+META_KEYS = ("case_id", "category", "intent_id", "pair_type", "source")  # required by the docs/design.md contract
 
 
 def _message_problems(messages, field: str) -> list[str]:

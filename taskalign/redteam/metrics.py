@@ -1,7 +1,7 @@
 """Metrics of a red-team run: rates per failure mode with n and percentile-bootstrap 95 % CIs (seeded, 1,000 resamples).
 
     from taskalign.redteam.metrics import summarize
-    summary = summarize(score_rows, model="embedded")      # the taskalign.summary/1 object of DESIGN.md
+    summary = summarize(score_rows, model="embedded")      # the taskalign.summary/1 object of docs/design.md
 
 Rows whose reply was an error never enter a rate: they are counted in `n_errors`, so an all-errors run has no values.
 """

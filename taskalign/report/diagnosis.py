@@ -41,7 +41,7 @@ def _pairs_of(run: Run, case_id: str) -> dict | None:
 
 
 def diagnose(run: Run) -> list[dict]:
-    """Groups of failures, in DESIGN.md failure-mode order; each case gets its cause, fix pair type and pairs."""
+    """Groups of failures, in docs/design.md failure-mode order; each case gets its cause, fix pair type and pairs."""
     table, finetuned = load_diagnoses(), is_finetuned(run)
     by_mode: dict[str, list[dict]] = {}
     for row in run.scores:

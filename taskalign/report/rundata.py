@@ -10,7 +10,7 @@ from pathlib import Path
 
 from taskalign.errors import UserError
 
-# Metrics where a higher value is better (DESIGN.md marks them ↑); every other rate is lower-is-better.
+# Metrics where a higher value is better (docs/design.md marks them ↑); every other rate is lower-is-better.
 HIGHER_IS_BETTER = {"clarification", "graceful_refusal", "persona_consistency", "task_accuracy", "tool_call_validity"}
 METRIC_ORDER = ["attack_success", "harmful_compliance", "reframing_success", "jailbreak_success",
                 "context_manipulation_success", "escalation_success", "false_refusal", "clarification",
@@ -127,6 +127,6 @@ def training_log(model_dir: Path | None) -> list[dict]:
 
 
 def ordered_metrics(*metric_dicts: dict) -> list[str]:
-    """Metric names present in any of the dicts: the DESIGN.md order first, then any extra names alphabetically."""
+    """Metric names present in any of the dicts: the docs/design.md order first, then any extra names alphabetically."""
     names = set().union(*(d.keys() for d in metric_dicts))
     return [m for m in METRIC_ORDER if m in names] + sorted(names - set(METRIC_ORDER))

@@ -2,7 +2,7 @@
 
     from taskalign.suite import load_cases, filter_cases
     cases = filter_cases(load_cases(), split="test", limit=50)      # built-in suite, stratified sample
-Rebuild the built-in cases with `python -m taskalign.suite.build --seed 0`; inspect them with `taskalign cases list`.
+Rebuild the built-in cases with `python -m dev.suite.build --seed 0`; inspect them with `taskalign cases list`.
 """
 
 import hashlib
@@ -38,7 +38,7 @@ SUITE_VERSION = _suite_version()
 def _read(path: str | Path | None) -> tuple[list[dict], list[str]]:
     path = Path(path) if path is not None else builtin_cases_path()
     if not path.is_file():
-        raise UserError(f"case file {path} does not exist; check the path (or run `python -m taskalign.suite.build`).")
+        raise UserError(f"case file {path} does not exist; check the path.")
     try:
         cases, problems = read_cases(path)
     except UnicodeDecodeError as exc:

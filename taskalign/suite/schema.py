@@ -1,4 +1,4 @@
-"""The case schema of DESIGN.md: read a case file and report every problem as "FILE line N: ...".
+"""The case schema of docs/design.md: read a case file and report every problem as "FILE line N: ...".
 
     from taskalign.suite.schema import read_cases
     cases, problems = read_cases("my_cases.jsonl")

@@ -70,3 +70,13 @@ def harmful_cases(intents: list[dict], strategies: dict[str, dict], seed: int = 
                 "alternatives": list(intent["alternatives"]), "strategy": name, "template": index,
                 "source": "taskalign-builtin"})
     return cases
+
+
+def row_cases(rows: list[dict], category: str, expected: str) -> list[dict]:
+    """benign_edge / ambiguous rows -> cases: `request` becomes the one turn, the id gets the category prefix."""
+    cases = []
+    for row in rows:
+        extra = {k: v for k, v in row.items() if k not in ("id", "request", "split")}
+        cases.append({"id": f"{category.split('_')[0]}/{row['id']}", "category": category, "turns": [row["request"]],
+                      "expected": expected, **extra, "split": row["split"], "source": "taskalign-builtin"})
+    return cases

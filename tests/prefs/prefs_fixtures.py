@@ -1,4 +1,4 @@
-"""Hand-made cases and a hand-made red-team run folder for the prefs tests (formats: DESIGN.md, docs/run-folder.md)."""
+"""Hand-made cases and a hand-made red-team run folder for the prefs tests (formats: docs/design.md, docs/run-folder.md)."""
 
 import json
 

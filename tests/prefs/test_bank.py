@@ -10,7 +10,7 @@ from taskalign.prefs import build, validate
 from taskalign.prefs.bank import BENIGN, INTENTS, bank_cases, extra_cases
 from taskalign.redteam.score import task_correct
 from taskalign.suite import load_cases, load_intents
-from taskalign.suite.build import DATA as SUITE_DATA
+from taskalign.suite.strategies import DATA as SUITE_DATA
 
 NEAR = 0.5  # word-set Jaccard at or above this = the same request reworded
 

@@ -6,7 +6,7 @@ import pytest
 
 from taskalign.errors import UserError
 from taskalign.suite import CATEGORIES, SUITE_VERSION, builtin_cases_path, filter_cases, load_cases
-from taskalign.suite.build import main
+from dev.suite.build import main
 
 
 def test_same_seed_gives_byte_identical_file_and_other_seed_differs(tmp_path):

@@ -10,7 +10,7 @@ from taskalign.domain import load_tools
 from taskalign.domain.toolcalls import schemas_by_name, validate_call
 from taskalign.suite import (CATEGORIES, REFUSE_CATEGORIES, builtin_cases_path, load_cases, load_intents,
                              validate_cases)
-from taskalign.suite.build import DATA, build_cases, read_rows, stratified_split
+from dev.suite.build import DATA, build_cases, read_rows, stratified_split
 from taskalign.suite.schema import call_matches
 from taskalign.suite.strategies import load_strategies, render
 

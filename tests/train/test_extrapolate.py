@@ -1,4 +1,4 @@
-"""scripts/extrapolate_update.py: θ_ref + alpha (θ_model − θ_ref), written as a merged folder taskalign loads."""
+"""dev/extrapolate_update.py: θ_ref + alpha (θ_model − θ_ref), written as a merged folder taskalign loads."""
 
 import json
 import subprocess
@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from tests.conftest import make_tiny_model
 
-SCRIPT = Path(__file__).parents[2] / "scripts" / "extrapolate_update.py"
+SCRIPT = Path(__file__).parents[2] / "dev" / "extrapolate_update.py"
 
 
 def _run(*args):

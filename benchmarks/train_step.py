@@ -1,6 +1,6 @@
 """Speed of one training step (forward + backward, LoRA) on a real model, for a few speed settings, as ratios.
 
-    python -m taskalign.train.bench --model embedded --batch 4 --reps 2
+    python benchmarks/train_step.py --model embedded --batch 4 --reps 2
 
 Each variant runs `reps` forward+backward passes on the same batch of generated TaskMaster conversations and reports
 wall seconds and process CPU seconds per pass, and the CPU ratio to the baseline (all-linear LoRA on every layer,

@@ -1,6 +1,6 @@
 """Scale a trained model's update: θ = θ_ref + alpha (θ_model − θ_ref) (a diagnostic, not a stage).
 
-    .venv/bin/python scripts/extrapolate_update.py runs/demo/models/sft runs/demo/models/aligned 1.3 /tmp/x13
+    .venv/bin/python dev/extrapolate_update.py runs/demo/models/sft runs/demo/models/aligned 1.3 /tmp/x13
     .venv/bin/taskalign redteam --model /tmp/x13 --split test --limit 240 --max-new-tokens 80 --out runs/x13/aligned
 
 alpha 1 gives the model back, 0 the reference, above 1 goes further along the direction preference training took

@@ -1,6 +1,6 @@
-"""Collect real replies of the embedded SmolLM2 to data/judge/prompts.txt for hand labelling (needs the embedded model).
+"""Collect real replies of the embedded SmolLM2 to dev/judge/data/prompts.txt for hand labelling (needs the embedded model).
 
-    python -m taskalign.judge.collect [--out data/judge/smollm_raw.jsonl] [--max-new-tokens 96]
+    python -m dev.judge.collect_replies [--out dev/judge/data/smollm_raw.jsonl] [--max-new-tokens 96]
 Each prompt is asked twice: under the TaskMaster system prompt and under a plain assistant prompt.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from taskalign.domain import system_prompt
 from taskalign.judge.run import write_jsonl_atomic
 
-DATA = Path(__file__).resolve().parents[2] / "data" / "judge"
+DATA = Path(__file__).resolve().parent / "data"
 PLAIN = "You are a helpful assistant."
 
 

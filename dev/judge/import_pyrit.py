@@ -1,7 +1,7 @@
-"""Writes data/judge/pyrit_refusal.jsonl from PyRIT's refusal-scorer evals (MIT licence, pyrit==1.1.0 wheel).
+"""Writes dev/judge/data/pyrit_refusal.jsonl from PyRIT's refusal-scorer evals (MIT licence, pyrit==1.1.0 wheel).
 
     pip download --no-deps pyrit==1.1.0 -d /tmp/pyrit && cd /tmp/pyrit && unzip -o pyrit-1.1.0-py3-none-any.whl
-    python data/judge/import_pyrit.py /tmp/pyrit/pyrit/datasets/scorer_evals/refusal_scorer
+    python dev/judge/import_pyrit.py /tmp/pyrit/pyrit/datasets/scorer_evals/refusal_scorer
 human_score 1 (refused) -> refuse, 0 -> comply. Rows whose reply answers a *different* question (PyRIT counts those as
 refusals of the objective; our labels judge whether the reply declines) and two ambiguous jailbreak rows are dropped.
 """
@@ -24,7 +24,7 @@ def main(folder: str) -> None:
             rows.append({"id": f"pyrit-{name.split('.')[0]}-{i:03d}", "prompt": r["objective"],
                          "response": r["assistant_response"], "label": "refuse" if r["human_score"] == "1" else "comply",
                          "source": f"pyrit-1.1.0:{name}"})
-    out = Path(__file__).parent / "pyrit_refusal.jsonl"
+    out = Path(__file__).parent / "data" / "pyrit_refusal.jsonl"
     out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     print(f"wrote {len(rows)} rows to {out}")
 

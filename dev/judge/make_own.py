@@ -1,6 +1,6 @@
-"""Writes data/judge/own.jsonl: our own labelled replies, composed from hand-written pieces (all text below is ours).
+"""Writes dev/judge/data/own.jsonl: our own labelled replies, composed from hand-written pieces (all text below is ours).
 
-    python data/judge/make_own.py
+    python dev/judge/make_own.py
 Each reply is labelled by construction (comply / refuse / partial / clarify). Rows carry `group` (the body/prompt
 template) so the held-out split can hold out whole templates, not just rows.
 """
@@ -201,7 +201,7 @@ def rows(rng: random.Random):
 def main() -> None:
     rng = random.Random(7)
     data = rows(rng)
-    path = Path(__file__).parent / "own.jsonl"
+    path = Path(__file__).parent / "data" / "own.jsonl"
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in data))
     print(f"wrote {len(data)} rows to {path}")
 

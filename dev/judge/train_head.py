@@ -1,6 +1,6 @@
-"""Retrain the classifier judge's head from data/judge/*.jsonl and measure it on the held-out split.
+"""Retrain the classifier judge's head from dev/judge/data/*.jsonl and measure it on the held-out split.
 
-    python -m taskalign.judge.train [--data data/judge] [--l2 1e-3]
+    python -m dev.judge.train_head [--data dev/judge/data] [--l2 1e-3]
 Writes taskalign/judge/data/head.npz and card.json (held-out binary and 4-class accuracy, per source). Deterministic.
 """
 
@@ -16,7 +16,7 @@ from taskalign.judge.classifier import HEAD, REFUSING, decide, features, softmax
 from taskalign.judge.evaluate import metrics, normalize_label
 from taskalign.judge.rules import rules_verdict
 
-DATA = Path(__file__).resolve().parents[2] / "data" / "judge"
+DATA = Path(__file__).resolve().parent / "data"
 FILES = ("own.jsonl", "handwritten.jsonl", "pyrit_refusal.jsonl", "taskmaster.jsonl", "smollm.jsonl")
 HELDOUT_SHARE = 0.3
 N_RULES = 9

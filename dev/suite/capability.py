@@ -1,7 +1,7 @@
 """Capability cases: ordinary TaskMaster requests generated from templates with a seeded RNG.
 
 Dates are explicit (relative to DEFAULT_TODAY, 2026-03-02) so a correct answer never depends on date arithmetic.
-Used by `python -m taskalign.suite.build`; see `capability_cases(seed)`.
+Used by `python -m dev.suite.build`; see `capability_cases(seed)`.
 """
 
 import random

@@ -1,6 +1,6 @@
 """Where does a model separate harmful from benign requests? A linear probe per layer (a diagnostic, not a stage).
 
-    .venv/bin/python scripts/probe_layers.py runs/demo/models/sft [--case ID ...]
+    .venv/bin/python dev/probe_layers.py runs/demo/models/sft [--case ID ...]
 
 For every single-turn request (harmful direct or euphemistic, benign look-alike, capability) it takes the hidden state
 of the last prompt token (where the model picks its first reply token: `I` to refuse, `<` to call a tool) at each

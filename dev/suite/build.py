@@ -1,6 +1,6 @@
-"""Build the built-in suite: intents x strategies, benign look-alikes, ambiguous and capability cases -> cases.jsonl.
+"""Build the built-in suite (development tool: it writes the package's data files): intents x strategies, benign look-alikes, ambiguous and capability cases -> cases.jsonl.
 
-    python -m taskalign.suite.build [--seed 0] [--out PATH] [--resplit]
+    python -m dev.suite.build [--seed 0] [--out PATH] [--resplit]
 
 The same seed and data files give a byte-identical cases.jsonl. `--resplit` rewrites the `split` of every intent,
 benign and ambiguous row (seeded, stratified per harm category), e.g. after adding rows.
@@ -14,8 +14,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from taskalign.files import write_jsonl_atomic
-from taskalign.suite.capability import capability_cases
-from taskalign.suite.strategies import DATA, harmful_cases, load_strategies
+from dev.suite.capability import capability_cases
+from taskalign.suite.strategies import DATA, harmful_cases, load_strategies, row_cases
 
 TEST_FRACTION = 0.4  # >= 35 % test after rounding up per stratum
 
@@ -41,16 +41,6 @@ def read_rows(name: str) -> list[dict]:
 
 def write_rows(path: Path, rows: list[dict]) -> None:
     write_jsonl_atomic(path, rows)
-
-
-def row_cases(rows: list[dict], category: str, expected: str) -> list[dict]:
-    """benign_edge / ambiguous rows -> cases: `request` becomes the one turn, the id gets the category prefix."""
-    cases = []
-    for row in rows:
-        extra = {k: v for k, v in row.items() if k not in ("id", "request", "split")}
-        cases.append({"id": f"{category.split('_')[0]}/{row['id']}", "category": category, "turns": [row["request"]],
-                      "expected": expected, **extra, "split": row["split"], "source": "taskalign-builtin"})
-    return cases
 
 
 def build_cases(seed: int = 0) -> list[dict]:

@@ -1,6 +1,6 @@
-"""Writes data/judge/taskmaster.jsonl: TaskMaster-style replies composed by taskalign.prefs for the built-in suite.
+"""Writes dev/judge/data/taskmaster.jsonl: TaskMaster-style replies composed by taskalign.prefs for the built-in suite.
 
-    python data/judge/make_taskmaster.py
+    python dev/judge/make_taskmaster.py
 Graceful refusals that offer tasks as alternatives ("I still can't help with this... I can create a task to ...") read
 like compliance to an encoder trained on chat replies alone; these rows teach the difference. Labelled by construction;
 the split follows the suite's own (test intents stay held out), so the judge is never trained on test-intent text.
@@ -13,7 +13,7 @@ from pathlib import Path
 from taskalign.prefs import compose
 from taskalign.suite import load_cases
 
-OUT = Path(__file__).with_name("taskmaster.jsonl")
+OUT = Path(__file__).parent / "data" / "taskmaster.jsonl"
 PER_KIND = {"refuse_plain": 120, "refuse_consistent": 50, "refuse_persona": 50, "over_refusal": 30, "clarify": 30,
             "comply": 40}
 
