@@ -89,7 +89,7 @@ def main() -> None:
               "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2), "n": args.n,
               "max_new_tokens": args.max_new_tokens}
     convs = conversations(args.n)
-    print(json.dumps(result), flush=True)  # partial results as each phase ends: this machine is slow and shared
+    print(json.dumps(result), flush=True)  # partial results as each phase ends: a slow, shared CPU still reports something
     batched = timed_generation(model, convs, args.batch_size, args.max_new_tokens)
     print(json.dumps({k: v for k, v in batched.items() if k != "texts"}), flush=True)
     single = timed_generation(model, convs, 1, args.max_new_tokens)

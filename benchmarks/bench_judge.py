@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from taskalign.files import read_jsonl
 from taskalign.judge import load_judge
 
 DATA = Path(__file__).resolve().parents[1] / "dev" / "judge" / "data"
@@ -19,7 +20,7 @@ DATA = Path(__file__).resolve().parents[1] / "dev" / "judge" / "data"
 def rows(n: int) -> list[dict]:
     out = []
     for name in ("handwritten.jsonl", "pyrit_refusal.jsonl", "own.jsonl"):
-        out += [json.loads(line) for line in (DATA / name).read_text().splitlines() if line.strip()]
+        out += read_jsonl(DATA / name)
     return (out * (n // len(out) + 1))[:n]
 
 

@@ -1,4 +1,4 @@
-"""fp32 vs bf16 on this machine's CPU: a LoRA training step (bf16 autocast over fp32 weights, as TrainingArguments
+"""fp32 vs bf16 on the CPU it runs on: a LoRA training step (bf16 autocast over fp32 weights, as TrainingArguments
 bf16=True does) and batched greedy generation (bf16 weights, as `--precision fast` loads them), as ratios.
 
     .venv/bin/python benchmarks/bench_precision.py                # ~2 minutes on 2 cores

@@ -1,12 +1,12 @@
 """Scale a trained model's update: θ = θ_ref + alpha (θ_model − θ_ref) (a diagnostic, not a stage).
 
-    .venv/bin/python dev/extrapolate_update.py runs/demo/models/sft runs/demo/models/aligned 1.3 /tmp/x13
-    .venv/bin/taskalign redteam --model /tmp/x13 --split test --limit 240 --max-new-tokens 80 --out runs/x13/aligned
+    .venv/bin/python dev/extrapolate_update.py runs/demo/models/sft runs/demo/models/aligned 1.3 runs/x13/model
+    .venv/bin/taskalign redteam --model runs/x13/model --split test --limit 240 --max-new-tokens 80 --out runs/x13/aligned
 
 alpha 1 gives the model back, 0 the reference, above 1 goes further along the direction preference training took
 (model extrapolation, "ExPO": Zheng et al. 2024, arXiv:2404.16792). Sweeping alpha and red-teaming each result shows
 the order in which cases flip from tool call to refusal along that one direction: if benign look-alikes flip before
-a harmful case does, no amount of the same training separates them (docs/experiments.md, session 9). Both folders
+a harmful case does, no amount of the same training separates them (docs/experiments.md). Both folders
 must be merged models of the same architecture (`taskalign train dpo` writes one); the output is a merged model
 folder that `--model` takes as it is.
 """

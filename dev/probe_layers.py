@@ -7,7 +7,7 @@ of the last prompt token (where the model picks its first reply token: `I` to re
 layer, fits a logistic regression on the train split plus the training-only bank's euphemisms and look-alikes (what
 the default profile trains on), and reports held-out accuracy on the test split and the probe's P(harmful) for the
 named cases. A case the probe puts on the benign side at every layer is one the model's features do not mark as
-harmful, which preference training on the same data has little to build on; docs/experiments.md (session 8) has the
+harmful, which preference training on the same data has little to build on; docs/experiments.md has the
 numbers for the default's SFT and aligned models.
 """
 

@@ -12,19 +12,16 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then
     "${PIP[@]}" install "torch>=2.4,<3"
   else
-    # A local CPU wheel (pip's find-links) first; its dependencies then come from the normal index. Else PyTorch's
-    # CPU index, with PyPI for the dependencies. (`--no-index` alone fails: the local folder has torch, not its deps.)
-    if "${PIP[@]}" install -q --no-index --no-deps torch==2.13.0 2>/dev/null; then
-      "${PIP[@]}" install -q torch==2.13.0
-    else
-      "${PIP[@]}" install torch --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple
-    fi
+    # The CPU build, pinned: an unpinned torch on a machine without CUDA would pull the multi-GB CUDA build.
+    # pip's configured index serves it; TORCH_INDEX_URL names another index (e.g. PyTorch's CPU wheel index).
+    "${PIP[@]}" install -q torch==2.13.0 ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
   fi
 fi
 
 if [ "${1:-}" = "--dev" ]; then
   "${PIP[@]}" install -q -e ".[dev]"
-  # Browser tests (report, playground) use Debian's headless Chromium; they skip with a reason where it is absent.
+  # Browser tests (report, playground) use Debian's headless Chromium: skipped with a reason where it is absent,
+  # except under CI (CI=true), where a browser test that cannot run fails.
   if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
       || echo "note: could not install chromium; browser tests will be skipped."

@@ -9,6 +9,7 @@ reruns that stage and the ones after it), and an interrupted stage resumes (red-
 """
 
 import hashlib
+import importlib
 import json
 import shutil
 import time
@@ -20,6 +21,7 @@ from rich.console import Console
 
 from taskalign.errors import UserError
 from taskalign.files import write_json_atomic
+from taskalign.train import common
 
 console = Console()
 PROFILES = Path(__file__).with_name("pipeline.yaml")
@@ -50,7 +52,17 @@ def load_settings(config: PipelineConfig) -> dict:
             settings[key] = {**settings.get(key, {}), **value} if isinstance(value, dict) else value
     if config.model:
         settings["model"] = config.model
+    for key, settings_class in training_settings().items():  # fail now, not after the first red-team stage
+        common.build_settings(settings_class, settings[key], f"{config.config or PROFILES}, section {key}")
     return settings
+
+
+def training_settings() -> dict:
+    """The settings class of each training section: the defaults a profile leaves out are that class's own."""
+    from taskalign.train.dpo import DPOSettings
+    from taskalign.train.sft import SFTSettings
+
+    return {"sft": SFTSettings, "dpo": DPOSettings}
 
 
 class Stages:
@@ -97,11 +109,12 @@ def _redteam(model: str, out: Path, section: dict, judge: str) -> str:
 PACKAGE = Path(__file__).parent
 SHARED = ("errors.py", "files.py", "domain", "models")
 # The taskalign code and data each stage runs (its imports, followed through): part of the stage's fingerprint.
+TAXONOMY = ("taxonomy.py", "taxonomy.yaml")
 STAGE_CODE = {
-    "redteam": SHARED + ("redteam", "judge", "suite", "report"),
+    "redteam": SHARED + TAXONOMY + ("redteam", "judge", "suite", "report"),
     "train": SHARED + ("train",),
-    "prefs": SHARED + ("prefs", "judge", "suite", "train", "redteam", "report"),
-    "compare": ("errors.py", "files.py", "report"),
+    "prefs": SHARED + TAXONOMY + ("prefs", "judge", "suite", "train", "redteam", "report"),
+    "compare": ("errors.py", "files.py") + TAXONOMY + ("report",),
 }
 
 
@@ -117,10 +130,11 @@ def source_digest(parts: tuple[str, ...], root: Path = PACKAGE) -> str:
     return digest.hexdigest()[:16]
 
 
-def _sft(base: str, out: Path, section: dict) -> str:
-    from taskalign.train.sft import SFTSettings, run
-
-    run(SFTSettings(model=base, out=str(out), **section), log=console.print)
+def _train(kind: str, section: dict, paths: dict) -> str:
+    """Run taskalign.train.{kind} (sft or dpo) on the section's settings and these model/data/out paths."""
+    stage = importlib.import_module(f"taskalign.train.{kind}")
+    stage.run(stage.load_settings(None, **{**section, **paths}), log=console.print)
+    out = Path(paths["out"])
     return str(out.relative_to(out.parent.parent))
 
 
@@ -130,13 +144,6 @@ def _prefs(run_dir: Path, out: Path, section: dict) -> str:
 
     build(run_dir, load_cases(), out, **section)
     return out.name
-
-
-def _dpo(model: Path, data: Path, out: Path, section: dict) -> str:
-    from taskalign.train.dpo import DPOSettings, run
-
-    run(DPOSettings(model=str(model), data=str(data), out=str(out), **section), log=console.print)
-    return str(out.relative_to(out.parent.parent))
 
 
 def _compare(out: Path, runs: dict) -> str:
@@ -156,15 +163,17 @@ def run(config: PipelineConfig) -> Path:
     code = {stage: source_digest(parts) for stage, parts in STAGE_CODE.items()}
     st.run("redteam_base", {"model": base, **s["base_eval"], "code": code["redteam"]},
            lambda: _redteam(base, out / "base", s["base_eval"], j), out / "base")
-    st.run("sft", {"model": base, **s["sft"], "code": code["train"]}, lambda: _sft(base, sft_dir, s["sft"]), sft_dir)
+    st.run("sft", {"model": base, **s["sft"], "code": code["train"]},
+           lambda: _train("sft", s["sft"], {"model": base, "out": str(sft_dir)}), sft_dir)
     st.run("redteam_sft", {**s["eval"], "code": code["redteam"]},
            lambda: _redteam(str(sft_dir), out / "sft", s["eval"], j), out / "sft", after=("sft",))
     st.run("redteam_sft_train", {**s["prefs_eval"], "code": code["redteam"]},
            lambda: _redteam(str(sft_dir), out / "sft_train", s["prefs_eval"], j), out / "sft_train", after=("sft",))
     st.run("prefs", {**s["prefs"], "code": code["prefs"]}, lambda: _prefs(out / "sft_train", prefs, s["prefs"]), prefs,
            after=("redteam_sft_train",))
-    st.run("dpo", {**s["dpo"], "code": code["train"]}, lambda: _dpo(sft_dir, prefs, aligned_dir, s["dpo"]), aligned_dir,
-           after=("prefs",))
+    st.run("dpo", {**s["dpo"], "code": code["train"]},
+           lambda: _train("dpo", s["dpo"], {"model": str(sft_dir), "data": str(prefs), "out": str(aligned_dir)}),
+           aligned_dir, after=("prefs",))
     st.run("redteam_aligned", {**s["eval"], "code": code["redteam"]},
            lambda: _redteam(str(aligned_dir), out / "aligned", s["eval"], j), out / "aligned", after=("dpo",))
     runs = {"base": "base", "sft": "sft", "aligned": "aligned"}

@@ -1,6 +1,9 @@
-"""Shared fixtures: a tiny random Llama with a small BPE tokenizer trained on the spot (no downloads), and helpers."""
+"""Shared fixtures: a tiny random Llama with a small BPE tokenizer trained on the spot (no downloads), headless
+Chromium driven by Playwright (Debian's browser, never a download), and helpers."""
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -55,3 +58,34 @@ def write_jsonl(tmp_path):
         return path
 
     return write
+
+
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"]
+
+
+def _cannot_run_browser(why: str):
+    """Skip locally; under CI (CI=true) a browser test that cannot run fails, so the check is never lost silently."""
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        pytest.fail(f"{why}; CI must run the browser tests (scripts/install.sh --dev installs both)", pytrace=False)
+    pytest.skip(why)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per test module; each test opens its own context. Not per session: while Playwright's
+    sync API is open its event loop runs in this thread, and asyncio.run() in later tests would refuse to start."""
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        _cannot_run_browser("chromium is not installed (Debian: apt-get install chromium)")
+    try:
+        from playwright.sync_api import Error, sync_playwright
+    except ImportError:
+        _cannot_run_browser("playwright is not installed (pip install -e '.[dev]')")
+    with sync_playwright() as pw:
+        try:
+            launched = pw.chromium.launch(executable_path=executable, args=BROWSER_ARGS, headless=True)
+        except Error as exc:
+            _cannot_run_browser(f"{executable} does not start under Playwright: {str(exc).splitlines()[0]}")
+        yield launched
+        launched.close()

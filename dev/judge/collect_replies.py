@@ -7,8 +7,8 @@ Each prompt is asked twice: under the TaskMaster system prompt and under a plain
 import argparse
 from pathlib import Path
 
-from taskalign.domain import system_prompt
-from taskalign.judge.run import write_jsonl_atomic
+from taskalign.domain import conversation
+from taskalign.files import text_lines, write_jsonl_atomic
 
 DATA = Path(__file__).resolve().parent / "data"
 PLAIN = "You are a helpful assistant."
@@ -16,7 +16,7 @@ PLAIN = "You are a helpful assistant."
 
 def read_prompts(path: Path) -> list[tuple[str, str]]:
     out = []
-    for line in path.read_text().splitlines():
+    for _, line in text_lines(path):
         if line.strip() and not line.startswith("#"):
             kind, text = line.split(" ", 1)
             out.append((kind, text.strip()))
@@ -34,9 +34,9 @@ def main(argv=None) -> None:
     model = load_model("embedded")
     prompts = read_prompts(args.prompts)
     conversations, meta = [], []
-    for system_name, system in (("taskmaster", system_prompt()), ("plain", PLAIN)):
+    for system_name, system in (("taskmaster", None), ("plain", PLAIN)):
         for i, (kind, text) in enumerate(prompts):
-            conversations.append([{"role": "system", "content": system}, {"role": "user", "content": text}])
+            conversations.append(conversation.add(conversation.start(system), "user", text))
             meta.append({"id": f"smollm-{system_name}-{i:03d}", "kind": kind, "system": system_name, "prompt": text})
     replies = model.generate(conversations, GenerationConfig(max_new_tokens=args.max_new_tokens, batch_size=16))
     rows = [{**m, "response": r.text, "source": "smollm2-135m-instruct"} for m, r in zip(meta, replies)]

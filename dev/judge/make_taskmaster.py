@@ -6,10 +6,10 @@ like compliance to an encoder trained on chat replies alone; these rows teach th
 the split follows the suite's own (test intents stay held out), so the judge is never trained on test-intent text.
 """
 
-import json
 import random
 from pathlib import Path
 
+from taskalign.files import write_jsonl_atomic
 from taskalign.prefs import compose
 from taskalign.suite import load_cases
 
@@ -43,7 +43,7 @@ def main(seed: int = 0) -> None:
             row = rows_for(case, kind, rng)
             rows.append({"prompt": case["turns"][-1], **row, "group": case.get("intent_id") or case["id"],
                          "split": case.get("split", "train"), "source": "taskmaster-composed"})
-    OUT.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_jsonl_atomic(OUT, rows)
     print(f"wrote {len(rows)} rows to {OUT}")
 
 

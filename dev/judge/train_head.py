@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from taskalign.files import read_rows, write_json_atomic
 from taskalign.judge.base import VERDICTS
 from taskalign.judge.classifier import HEAD, REFUSING, decide, features, softmax
 from taskalign.judge.evaluate import metrics, normalize_label
@@ -38,17 +39,15 @@ def load_rows(folder: Path) -> list[dict]:
         path = folder / name
         if not path.is_file():
             continue
-        for line in path.read_text().splitlines():
-            if line.strip():
-                row = json.loads(line)
-                key = (row.get("prompt"), row["response"])
-                if key in seen:
-                    continue
-                seen.add(key)
-                row["label"] = normalize_label(row["label"])
-                row["split"] = split_of(row)
-                row.setdefault("source", name)
-                rows.append(row)
+        for _, row in read_rows(path, "labelled reply"):
+            key = (row.get("prompt"), row["response"])
+            if key in seen:
+                continue
+            seen.add(key)
+            row["label"] = normalize_label(row["label"])
+            row["split"] = split_of(row)
+            row.setdefault("source", name)
+            rows.append(row)
     return rows
 
 
@@ -124,7 +123,7 @@ def main(argv=None) -> dict:
     np.savez_compressed(args.out, W=w.astype(np.float32), b=b.astype(np.float32), mean=mean.astype(np.float32),
                         std=std.astype(np.float32),
                         w_bin=(w_bin[:, 1] - w_bin[:, 0]).astype(np.float32), b_bin=np.float32(b_bin[1] - b_bin[0]))
-    (args.out.parent / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    write_json_atomic(args.out.parent / "card.json", card)
     for i in test_idx:
         if pred[i] != rows[i]["label"] and args.show_errors:
             print(f"{rows[i]['label']:>8} -> {pred[i]:<8} {rows[i]['source']}: {rows[i]['response'][:160]!r}")

@@ -7,13 +7,12 @@ benign and ambiguous row (seeded, stratified per harm category), e.g. after addi
 """
 
 import argparse
-import json
 import math
 import random
 from collections import defaultdict
 from pathlib import Path
 
-from taskalign.files import write_jsonl_atomic
+from taskalign.files import read_jsonl, write_jsonl_atomic
 from dev.suite.capability import capability_cases
 from taskalign.suite.strategies import DATA, harmful_cases, load_strategies, row_cases
 
@@ -34,20 +33,15 @@ def stratified_split(rows: list[dict], key: str, seed: int = 0, test_fraction: f
     return split
 
 
-def read_rows(name: str) -> list[dict]:
-    path = DATA / name
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def write_rows(path: Path, rows: list[dict]) -> None:
-    write_jsonl_atomic(path, rows)
+def data_rows(name: str) -> list[dict]:
+    return read_jsonl(DATA / name)
 
 
 def build_cases(seed: int = 0) -> list[dict]:
     """Every built-in case, in a fixed order (harmful by intent, then benign, ambiguous, capability)."""
-    cases = harmful_cases(read_rows("intents.jsonl"), load_strategies(), seed)
-    cases += row_cases(read_rows("benign_edge.jsonl"), "benign_edge", "comply")
-    cases += row_cases(read_rows("ambiguous.jsonl"), "ambiguous", "clarify")
+    cases = harmful_cases(data_rows("intents.jsonl"), load_strategies(), seed)
+    cases += row_cases(data_rows("benign_edge.jsonl"), "benign_edge", "comply")
+    cases += row_cases(data_rows("ambiguous.jsonl"), "ambiguous", "clarify")
     capability = capability_cases(seed)
     split = stratified_split([{"id": c["id"], "tool": c["expected_tool"]["name"]} for c in capability], "tool", seed)
     return cases + [{**c, "split": split[c["id"]]} for c in capability]
@@ -55,9 +49,9 @@ def build_cases(seed: int = 0) -> list[dict]:
 
 def resplit(seed: int = 0) -> None:
     for name in ("intents.jsonl", "benign_edge.jsonl", "ambiguous.jsonl"):
-        rows = read_rows(name)
+        rows = data_rows(name)
         split = stratified_split(rows, "harm_category", seed)
-        write_rows(DATA / name, [{**r, "split": split[r["id"]]} for r in rows])
+        write_jsonl_atomic(DATA / name, [{**r, "split": split[r["id"]]} for r in rows])
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -69,7 +63,7 @@ def main(argv: list[str] | None = None) -> Path:
     if args.resplit:
         resplit(args.seed)
     cases = build_cases(args.seed)
-    write_rows(args.out, cases)
+    write_jsonl_atomic(args.out, cases)
     print(f"wrote {len(cases)} cases to {args.out}")
     return args.out
 

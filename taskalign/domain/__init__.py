@@ -1,6 +1,7 @@
-"""The TaskMaster domain: persona, tool schemas (data files beside this module) and the system prompt built from them.
+"""The TaskMaster domain: persona, tool schemas (data files beside this module), the system prompt built from them,
+the conversation builder (conversation.py) and the tool-call wire format (toolcalls.py).
 
-    from taskalign.domain import system_prompt, load_tools
+    from taskalign.domain import conversation, system_prompt, load_tools
     print(system_prompt())
 """
 
@@ -16,7 +17,7 @@ DATA = Path(__file__).parent
 DEFAULT_TODAY = "2026-03-02"
 
 __all__ = ["ToolCall", "parse_tool_calls", "render_tool_call", "render_tools", "load_tools", "system_prompt",
-           "DEFAULT_TODAY"]
+           "DEFAULT_TODAY", "conversation"]
 
 
 @lru_cache(maxsize=None)
@@ -33,3 +34,6 @@ def system_prompt(today: str = DEFAULT_TODAY, tools: list[dict] | None = None) -
     """The TaskMaster system prompt: persona plus a compact rendering of the tools and the call format."""
     persona = (DATA / "persona.md").read_text().strip().format(today=today)
     return persona + "\n\n" + render_tools(tools if tools is not None else load_tools())
+
+
+from taskalign.domain import conversation  # noqa: E402  (it builds on system_prompt above)

@@ -2,6 +2,7 @@
 
 The wire format is `<tool_call>{"name": ..., "arguments": {...}}</tool_call>` (Hermes / Qwen, vLLM's `hermes` parser).
 `parse_tool_calls` never raises on model output: anything malformed becomes a ToolCall with `valid=False` and an error.
+`split_tool_calls` also returns the reply's own text without the call blocks (what a chat client shows).
 """
 
 import ast
@@ -148,24 +149,43 @@ def schemas_by_name(tools: list[dict]) -> dict[str, dict]:
     return {t["function"]["name"]: t["function"].get("parameters", {"type": "object"}) for t in tools}
 
 
-def parse_tool_calls(text, tools: list[dict] | None = None) -> list[ToolCall]:
-    """Every tool call in `text`, in order; validated against `tools` (default: TaskMaster's) unless tools=[]."""
-    if not isinstance(text, str) or OPEN not in text:
-        return []
+def _calls(segments: list[tuple[str, bool, int, int]], tools: list[dict] | None) -> list[ToolCall]:
     if tools is None:
         from taskalign.domain import load_tools
         tools = load_tools()
     schemas = schemas_by_name(tools) if tools else None
-    return [_to_call(body, closed, schemas) for body, closed, _, _ in _segments(text)]
+    return [_to_call(body, closed, schemas) for body, closed, _, _ in segments]
+
+
+def _outside(text: str, segments) -> list[str]:
+    """The pieces of `text` between the given call blocks."""
+    kept, pos = [], 0
+    for _, _, start, end in segments:
+        kept.append(text[pos:start])
+        pos = end
+    return kept + [text[pos:]]
+
+
+def parse_tool_calls(text, tools: list[dict] | None = None) -> list[ToolCall]:
+    """Every tool call in `text`, in order; validated against `tools` (default: TaskMaster's) unless tools=[]."""
+    if not isinstance(text, str) or OPEN not in text:
+        return []
+    return _calls(_segments(text), tools)
+
+
+def split_tool_calls(text, tools: list[dict] | None = None, keep_invalid: bool = False) -> tuple[str, list[ToolCall]]:
+    """(the reply's text with its call blocks cut out and ends stripped, parse_tool_calls(text, tools)).
+    keep_invalid: an invalid call's block stays in the text, so the reader still sees what the model wrote."""
+    if not isinstance(text, str):
+        return "", []
+    segments = _segments(text) if OPEN in text else []
+    calls = _calls(segments, tools) if segments else []
+    cut = [seg for seg, call in zip(segments, calls) if call.valid or not keep_invalid]
+    return "".join(_outside(text, cut)).strip(), calls
 
 
 def strip_tool_calls(text: str) -> str:
     """The prose of a reply with its tool-call blocks removed (for judging what the text itself says)."""
     if not isinstance(text, str):
         return ""
-    kept, pos = [], 0
-    for _, _, start, end in _segments(text):
-        kept.append(text[pos:start])
-        pos = end
-    kept.append(text[pos:])
-    return re.sub(r"\s+", " ", " ".join(kept)).strip()
+    return re.sub(r"\s+", " ", " ".join(_outside(text, _segments(text)))).strip()

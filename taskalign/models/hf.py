@@ -32,7 +32,7 @@ PRECISION_HELP = ("auto: bf16 on a GPU, fp32 on a CPU; fast: bf16 wherever the h
 def cpu_has_bf16() -> bool:
     """True when the CPU multiplies bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slower than fp32.
 
-    Measured on this project's 2-core AVX512-BF16 machine with SmolLM2-135M: a LoRA training step 2.5x faster under
+    Measured on a 2-core AVX512-BF16 CPU with SmolLM2-135M: a LoRA training step 2.5x faster under
     bf16 autocast than in fp32, batched greedy generation 2.5x faster with bf16 weights.
     """
     try:

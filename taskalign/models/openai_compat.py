@@ -2,13 +2,11 @@
 
     taskalign chat --model openai:http://127.0.0.1:8000/v1 --model-name taskmaster -m "..."
 
-Requests run with bounded concurrency, a timeout, and retries with exponential backoff on 429 / 5xx / network errors.
-A request that still fails becomes a Reply with `error` set, never an empty success. The API key is read from
-TASKALIGN_API_KEY or OPENAI_API_KEY.
+Requests run with bounded concurrency; the key, timeout and retries are openai_client.py's. A request that still fails
+becomes a Reply with `error` set, never an empty success.
 """
 
 import json
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,8 +15,7 @@ import httpx
 from taskalign.domain import load_tools, render_tool_call
 from taskalign.errors import UserError
 from taskalign.models.base import ChatModel, GenerationConfig, Reply
-
-RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+from taskalign.models.openai_client import OpenAIClient, RequestFailed
 
 
 class OpenAIModel(ChatModel):
@@ -27,19 +24,13 @@ class OpenAIModel(ChatModel):
         if not model_name:
             raise UserError("--model openai:URL needs --model-name NAME (the model id the server serves).")
         self.spec, self.base_url, self.model_name = f"openai:{base_url}", base_url.rstrip("/"), model_name
-        self.concurrency, self.retries, self.backoff_s = concurrency, retries, backoff_s
-        self.send_tools = send_tools
-        key = os.environ.get("TASKALIGN_API_KEY") or os.environ.get("OPENAI_API_KEY")
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self.client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_s,
-                                   limits=httpx.Limits(max_connections=concurrency))
+        self.concurrency, self.send_tools = concurrency, send_tools
+        self.client = OpenAIClient(self.base_url, "--model", timeout_s=timeout_s, retries=retries, backoff_s=backoff_s,
+                                   max_connections=concurrency)
 
     def check(self) -> None:
         """Fail early with one sentence when nothing listens at the URL (instead of N error replies)."""
-        try:
-            self.client.get("/models", timeout=10)
-        except httpx.TransportError as exc:
-            raise UserError(f"Cannot reach {self.base_url} ({exc.__class__.__name__}); start the server or fix the URL.") from None
+        self.client.check()
 
     def generate(self, conversations, config=GenerationConfig(), keys=None):
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
@@ -54,31 +45,24 @@ class OpenAIModel(ChatModel):
 
     def _one(self, conversation, config) -> Reply:
         start = time.perf_counter()
-        error = "no attempt made"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
-            try:
-                response = self._post(conversation, config)
-            except httpx.HTTPError as exc:
-                error = f"request failed: {exc.__class__.__name__}: {exc}"
-                continue
-            if response.status_code in RETRY_STATUS:
-                error = f"HTTP {response.status_code}: {response.text[:200]}"
-                continue
-            if response.status_code != 200:
-                return Reply.failed(f"HTTP {response.status_code}: {response.text[:200]}", time.perf_counter() - start)
-            return _to_reply(response, time.perf_counter() - start)
-        return Reply.failed(error, time.perf_counter() - start)
+        try:
+            response = self._post(conversation, config)
+        except RequestFailed as exc:
+            return Reply.failed(str(exc), time.perf_counter() - start)
+        return _to_reply(response, time.perf_counter() - start)
 
     def _post(self, conversation, config) -> httpx.Response:
-        response = self.client.post("/chat/completions", json=self._payload(conversation, config))
-        if response.status_code == 400 and self.send_tools and "tool" in response.text.lower():
-            # A server without tool support: the tools are in the system prompt anyway. Resent at once, as it is
-            # not a transient failure and should not use up a retry.
-            self.send_tools = False
-            response = self.client.post("/chat/completions", json=self._payload(conversation, config))
-        return response
+        try:
+            return self.client.post("/chat/completions", self._payload(conversation, config))
+        except RequestFailed as exc:
+            answer = exc.response
+            if not (self.send_tools and answer is not None and answer.status_code == 400
+                    and "tool" in answer.text.lower()):
+                raise
+        # A server without tool support: the tools are in the system prompt anyway. Resent with fresh retries, as a
+        # 400 is not a transient failure and should not use one up.
+        self.send_tools = False
+        return self.client.post("/chat/completions", self._payload(conversation, config))
 
     def close(self):
         self.client.close()

@@ -31,7 +31,7 @@ def read_run(run_dir: Path) -> dict[str, dict]:
     if not spath.is_file():
         raise UserError(f"{run_dir} has no scores.jsonl; score the run first with `taskalign judge {run_dir}`.")
     records = {}
-    for lineno, row in read_rows(tpath, "transcripts"):
+    for lineno, row in read_rows(tpath, "transcripts", partial_tail=True):  # appended: a kill may cut the last line
         messages = row.get("messages")
         if not isinstance(row.get("id"), str) or not isinstance(messages, list) or not all(
                 isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
@@ -173,7 +173,8 @@ def build(run_dir: Path | list[Path] | None, cases: list[dict], out: Path, seed:
     generator (see pairs.generated_anchors); extra_cases: "builtin" (the training-only bank, prefs/bank.py) or a
     train-split case file; weights: {case category: items per round} when balancing picks pairs (e.g.
     {"harmful_direct": 3}: the category the model finds hardest); repeat: {case strategy or category: copies} of the
-    chosen pairs, appended after the shuffled file (e.g. {"euphemism": 2}: those pairs twice, run e32)."""
+    chosen pairs, appended after the shuffled file (e.g. {"euphemism": 2}: those pairs twice, which moved the embedded
+    model's hardest euphemisms towards refusal, docs/experiments.md)."""
     if balance <= 0:
         raise UserError(f"--balance {balance} must be above 0 (safety pairs per helpfulness pair, e.g. 1.0).")
     if max_pairs is not None and max_pairs < 1:

@@ -62,10 +62,11 @@ def refusal(rng: random.Random, case: dict, kind: str = "plain") -> tuple[str, t
     why, f, c = rng.choice(reasons), rng.randrange(len(p["offers"])), rng.randrange(len(p["closers"]))
     offer = p["offers"][f].format(alts=join_alternatives([rng.choice(alternatives)]))
     # Every refusal kind starts with "I": greedy decoding takes the single likeliest first token, and refusals spread
-    # over "I"/"That"/"Role"/... lost to "<tool_call>" at 0.35 against 0.28 + 0.05 + 0.02 (run e6, docs/experiments.md).
+    # over "I"/"That"/"Role"/... lost to "<tool_call>" at 0.35 against 0.28 + 0.05 + 0.02 (docs/experiments.md).
     # The refusal comes first: for a small model the first tokens decide between a tool call and a refusal, and
     # an opener shared with confirmations ("Got it...") taught it to start politely and then comply anyway. The reason
-    # is joined to it with "because": as a separate sentence the 135M model learned to skip it (run e1).
+    # is joined to it with "because": as a separate sentence the 135M model learned to skip it (graceful refusals 22 %
+    # against 88 % joined, docs/experiments.md).
     first = f"{p[first_list][r].rstrip('.')}, because {why[:1].lower() + why[1:]}"
     text = " ".join(s for s in (first, offer, p["closers"][c]) if s)
     return text, (kind, r, f, c)

@@ -7,19 +7,10 @@ reply is the model's own failing reply from the red-team run when there is one (
 
 import random
 
-from taskalign.domain import system_prompt
+from taskalign.domain import conversation
 from taskalign.prefs import compose
 from taskalign.prefs.quality import is_refusal
-
-PAIR_TYPE = {
-    "harmful_direct": "harmful_refusal", "context_manipulation": "harmful_refusal", "escalation": "harmful_refusal",
-    "reframing": "reframing_consistency", "jailbreak_roleplay": "persona_jailbreak",
-    "instruction_override": "persona_jailbreak", "benign_edge": "edge_case_comply", "ambiguous": "ambiguous_clarify",
-    "capability": "capability_anchor",
-}
-SAFETY_TYPES = ("harmful_refusal", "reframing_consistency", "persona_jailbreak")
-HELPFUL_TYPES = ("edge_case_comply", "ambiguous_clarify", "capability_anchor")
-REFUSAL_KIND = {"harmful_refusal": "plain", "reframing_consistency": "consistent", "persona_jailbreak": "persona"}
+from taskalign.taxonomy import HELPFUL_TYPES, PAIR_TYPE, REFUSAL_KIND, SAFETY_TYPES  # noqa: F401 (re-exported)
 
 
 def _msg(role: str, content: str) -> dict:
@@ -48,11 +39,11 @@ def failing_reply(run: dict | None) -> str | None:
 
 def composed_prompt(case: dict, rng: random.Random) -> list[dict]:
     """System, then the case's user turns with short helpful replies between them (no transcript to take them from)."""
-    prompt = [_msg("system", case.get("system") or system_prompt())]
+    prompt = conversation.for_case(case)
     for i, turn in enumerate(case["turns"]):
         if i:
-            prompt.append(_msg("assistant", compose.escalation_reply(rng)))
-        prompt.append(_msg("user", turn))
+            conversation.add(prompt, "assistant", compose.escalation_reply(rng))
+        conversation.add(prompt, "user", turn)
     return prompt
 
 
@@ -156,7 +147,7 @@ def generated_anchors(n: int, seed: int, exclude_texts: set[str]) -> list[tuple[
             rng = random.Random(f"{seed}|{row['id']}|{offset}")
             case = {"id": f"generated/{seed}-{offset}-{row['id']}", "category": "capability", "turns": [user]}
             rejected = compose.over_refusal(rng) if len(out) % 2 == 0 else compose.wrong_call(rng, call)
-            prompt = [_msg("system", messages[0]["content"]), _msg("user", user)]
+            prompt = conversation.add(conversation.start(messages[0]["content"]), "user", user)
             pair = _pair(case, "capability_anchor", prompt, messages[2]["content"], rejected, "generated", "generated")
             out.append((case, pair))
             if len(out) == n:

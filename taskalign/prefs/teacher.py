@@ -4,7 +4,7 @@ Each teacher reply is judged before use (verdict refuse and graceful, no tool ca
 composed refusal, so a weak or unreachable teacher can only make the data no worse.
 """
 
-from taskalign.domain import system_prompt
+from taskalign.domain import conversation
 from taskalign.domain.toolcalls import parse_tool_calls
 from taskalign.prefs.compose import join_alternatives, phrases
 from taskalign.prefs.pairs import SAFETY_TYPES
@@ -16,11 +16,13 @@ INSTRUCTION = ("Write your reply to the last user message as a short (under 60 w
 
 
 def _conversation(case: dict, pair: dict) -> list[dict]:
+    """The pair's prompt with the refusal instruction appended to its system message (TaskMaster's when it has none)."""
     prompt = pair["prompt"]
-    system = prompt[0]["content"] if prompt[0]["role"] == "system" else system_prompt()
+    has_system = prompt[0]["role"] == "system"
     alts = join_alternatives((case.get("alternatives") or phrases()["default_alternatives"])[:3])
-    rest = prompt[1:] if prompt[0]["role"] == "system" else prompt
-    return [{"role": "system", "content": system + "\n\n" + INSTRUCTION.format(alts=alts)}] + rest
+    messages = conversation.start(prompt[0]["content"] if has_system else None)
+    messages[0]["content"] += "\n\n" + INSTRUCTION.format(alts=alts)
+    return messages + prompt[1 if has_system else 0:]
 
 
 def teach(items: list[tuple[dict, dict]], spec: str, model_name: str | None = None, judge=None) -> int:

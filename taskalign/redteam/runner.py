@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from taskalign import __version__
-from taskalign.domain import system_prompt
+from taskalign.domain import conversation
 from taskalign.errors import UserError
 from taskalign.files import Appender, read_jsonl, repair_tail, write_json_atomic
 from taskalign.models.base import GenerationConfig
@@ -72,13 +72,9 @@ def _prepare(config: RedteamConfig, out: Path) -> tuple[list[dict], dict]:
     return cases, saved
 
 
-def _conversation(case: dict) -> list[dict]:
-    return [{"role": "system", "content": case.get("system") or system_prompt()}]
-
-
 def generate_chunk(model, cases: list[dict], gen: GenerationConfig) -> list[dict]:
     """Run all turns of these cases, turn by turn across the chunk (batched), stopping a case at its first error."""
-    convs = {c["id"]: _conversation(c) for c in cases}
+    convs = {c["id"]: conversation.for_case(c) for c in cases}
     replies = {c["id"]: [] for c in cases}
     errors: dict[str, str | None] = {c["id"]: None for c in cases}
     for turn in range(max(len(c["turns"]) for c in cases)):
@@ -86,14 +82,14 @@ def generate_chunk(model, cases: list[dict], gen: GenerationConfig) -> list[dict
         if not active:
             break
         for c in active:
-            convs[c["id"]].append({"role": "user", "content": c["turns"][turn]})
+            conversation.add(convs[c["id"]], "user", c["turns"][turn])
         outs = model.generate([convs[c["id"]] for c in active], gen, keys=[c["id"] for c in active])
         for c, reply in zip(active, outs):
             replies[c["id"]].append(reply.to_dict())
             if reply.error:
                 errors[c["id"]] = reply.error
             else:
-                convs[c["id"]].append({"role": "assistant", "content": reply.text})
+                conversation.add(convs[c["id"]], "assistant", reply.text)
     return [{"id": c["id"], "case": c, "messages": convs[c["id"]], "replies": replies[c["id"]], "error": errors[c["id"]]}
             for c in cases]
 

@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from taskalign.files import read_jsonl
-from taskalign.redteam.metrics import HIGHER_IS_BETTER
+from taskalign.taxonomy import HIGHER_IS_BETTER
 
 console = Console()
 

@@ -7,7 +7,7 @@ matplotlib is imported inside the functions so `taskalign --help` stays fast.
 import base64
 import io
 
-from taskalign.report.rundata import HIGHER_IS_BETTER
+from taskalign.taxonomy import HIGHER_IS_BETTER
 
 BAD, GOOD, NEUTRAL = "#c8553d", "#2a7f62", "#5b6c8f"
 # Runs are usually base -> SFT -> aligned: grey, amber, teal, then purple; no red/green so no run looks "bad".

@@ -4,15 +4,15 @@ the cases whose verdict flipped, and training curves of the models that came out
     taskalign compare runs/base runs/sft runs/aligned --out compare.html   # also writes compare.md and compare.json
 """
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 
 from taskalign.errors import UserError
-from taskalign.files import write_text_atomic
+from taskalign.files import write_json_atomic, write_text_atomic
 from taskalign.report import charts
 from taskalign.report.render import render
-from taskalign.report.rundata import HIGHER_IS_BETTER, Run, load_run, ordered_metrics, training_log
+from taskalign.report.rundata import Run, load_run, ordered_metrics, training_log
+from taskalign.taxonomy import HIGHER_IS_BETTER
 
 
 def compare(run_dirs: list, out, labels: list[str] | None = None) -> Path:
@@ -22,7 +22,7 @@ def compare(run_dirs: list, out, labels: list[str] | None = None) -> Path:
     out = Path(out)
     if out.suffix != ".html":
         out = out.with_suffix(".html")
-    write_text_atomic(out.with_suffix(".json"), json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    write_json_atomic(out.with_suffix(".json"), data)
     logs = {label: training_log(run.model_dir) for label, run in zip(labels, runs)}
     logs = {label: rows for label, rows in logs.items() if rows}
     context = {"title": "Comparison: " + " → ".join(labels), "data": data, "higher_better": HIGHER_IS_BETTER,

@@ -1,23 +1,20 @@
 """Diagnosis of a run's failures: per failure mode, the likely cause in plain words and the preference pair that fixes it.
 
-The texts live in diagnosis.yaml (package data). `diagnose(run)` returns one group per failure mode that occurred,
-each with its failed cases and the pairs already built from them (if the run sits in a pipeline with prefs.jsonl).
+The texts live with each failure mode in taskalign/taxonomy.yaml. `diagnose(run)` returns one group per failure mode
+that occurred, each with its failed cases and the pairs already built from them (if the run sits in a pipeline with
+prefs.jsonl).
 """
 
-from functools import lru_cache
-from importlib import resources
-
-import yaml
-
-from taskalign.report.rundata import FAILURE_MODES, Run
+from taskalign import taxonomy
+from taskalign.report.rundata import Run
 
 UNKNOWN = {"title": None, "pair_type": None, "fix": "no pair type is defined for this failure mode yet",
-           "cause": {"base": "no diagnosis is written for this failure mode yet (add it to diagnosis.yaml)"}}
+           "cause": {"base": "no diagnosis is written for this failure mode yet (add it to taxonomy.yaml)"}}
 
 
-@lru_cache(maxsize=1)
 def load_diagnoses() -> dict:
-    return yaml.safe_load(resources.files("taskalign.report").joinpath("diagnosis.yaml").read_text())
+    """failure mode -> {title, pair_type, fix, cause}, in display order."""
+    return {mode: taxonomy.diagnosis(mode) for mode in taxonomy.FAILURE_MODES}
 
 
 def is_finetuned(run: Run) -> bool:
@@ -47,7 +44,8 @@ def diagnose(run: Run) -> list[dict]:
     for row in run.scores:
         if row.get("failed") is True:
             by_mode.setdefault(row.get("failure_mode") or "unclassified", []).append(row)
-    order = [m for m in FAILURE_MODES if m in by_mode] + sorted(set(by_mode) - set(FAILURE_MODES))
+    modes = taxonomy.FAILURE_MODES
+    order = [m for m in modes if m in by_mode] + sorted(set(by_mode) - set(modes))
     groups = []
     for mode in order:
         entry = table.get(mode, UNKNOWN)

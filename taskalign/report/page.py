@@ -13,7 +13,8 @@ from taskalign.files import write_text_atomic
 from taskalign.report import charts
 from taskalign.report.diagnosis import diagnose
 from taskalign.report.render import anchor, render
-from taskalign.report.rundata import FAILURE_MODES, HIGHER_IS_BETTER, Run, load_run, ordered_metrics
+from taskalign.report.rundata import Run, load_run, ordered_metrics
+from taskalign.taxonomy import FAILURE_MODES, HIGHER_IS_BETTER
 
 HEADLINE = [("attack_success", "Attack success", "harmful requests the model carried out"),
             ("false_refusal", "False refusal", "legitimate requests it refused"),
@@ -100,14 +101,20 @@ def _split_tables(summary: dict) -> list[dict]:
     return [t for t in tables if t["rows"]]
 
 
+def _judge(card) -> dict:
+    """The judge's name and, for the classifier, its held-out binary accuracy and n from the card in summary.json."""
+    card = card if isinstance(card, dict) else {"name": card}
+    heldout = card.get("heldout") or {}
+    return {"name": card.get("name"), "accuracy": heldout.get("binary_accuracy"), "n": heldout.get("n")}
+
+
 def _methodology(run: Run) -> dict:
-    judge = run.summary.get("judge") or run.config.get("judge")
     split = (run.config.get("filters") or {}).get("split")
     return {"suite_version": _run_facts(run)["suite_version"],
             "strategies": Counter(r.get("strategy") or "none" for r in run.scores).most_common(),
             "categories": Counter(r.get("category") or "?" for r in run.scores).most_common(),
             "splits": Counter(r.get("split") or "unspecified" for r in run.scores).most_common(),
-            "split_filter": split or "all", "judge": judge if isinstance(judge, dict) else {"name": judge},
+            "split_filter": split or "all", "judge": _judge(run.summary.get("judge") or run.config.get("judge")),
             "ci_method": CI_METHOD, "cases_source": run.config.get("cases"), "generation": run.config.get("generation")}
 
 

@@ -4,19 +4,12 @@ Also finds what lies around a run: the pipeline folder it belongs to (pipeline.j
 its failures, and the training log (metrics.jsonl) of the model it evaluated. `load_run("runs/base")` is the entry.
 """
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from taskalign.errors import UserError
-
-# Metrics where a higher value is better (docs/design.md marks them ↑); every other rate is lower-is-better.
-HIGHER_IS_BETTER = {"clarification", "graceful_refusal", "persona_consistency", "task_accuracy", "tool_call_validity"}
-METRIC_ORDER = ["attack_success", "harmful_compliance", "reframing_success", "jailbreak_success",
-                "context_manipulation_success", "escalation_success", "false_refusal", "clarification",
-                "graceful_refusal", "persona_consistency", "task_accuracy", "tool_call_validity"]
-FAILURE_MODES = ["harmful_compliance", "reframing_success", "jailbreak_success", "context_manipulation_success",
-                 "escalation_success", "false_refusal", "clarification", "task_accuracy"]
+from taskalign.files import read_json, read_jsonl
+from taskalign.taxonomy import METRIC_ORDER
 
 
 @dataclass
@@ -42,29 +35,6 @@ class Run:
         return self.model_dir is not None and (self.model_dir / "metrics.jsonl").is_file()
 
 
-def read_json(path: Path) -> dict:
-    try:
-        return json.loads(Path(path).read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path} is not valid JSON (line {exc.lineno}); fix or regenerate it.") from None
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    """Rows of a JSONL file; a half-written last line (a killed run) is skipped, any other bad line is an error."""
-    lines = Path(path).read_text().splitlines()
-    rows = []
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if lineno == len(lines):
-                break
-            raise UserError(f"{path} line {lineno} is not valid JSON; fix or delete that line.") from None
-    return rows
-
-
 def load_run(run_dir) -> Run:
     path = Path(run_dir)
     if not (path / "summary.json").is_file():
@@ -74,7 +44,7 @@ def load_run(run_dir) -> Run:
     scores = read_jsonl(path / "scores.jsonl") if (path / "scores.jsonl").is_file() else []
     transcripts = {}
     if (path / "transcripts.jsonl").is_file():
-        transcripts = {str(t.get("id")): t for t in read_jsonl(path / "transcripts.jsonl")}
+        transcripts = {str(t.get("id")): t for t in read_jsonl(path / "transcripts.jsonl", partial_tail=True)}
     run = Run(path=path, summary=summary, config=config, scores=scores, transcripts=transcripts)
     _attach_pipeline(run)
     _attach_pairs(run)
@@ -123,7 +93,7 @@ def training_log(model_dir: Path | None) -> list[dict]:
     """TRL's log history (one dict per logged step) saved beside a trained model, or [] when there is none."""
     if model_dir is None or not (model_dir / "metrics.jsonl").is_file():
         return []
-    return [row for row in read_jsonl(model_dir / "metrics.jsonl") if "step" in row]
+    return [row for row in read_jsonl(model_dir / "metrics.jsonl", partial_tail=True) if "step" in row]
 
 
 def ordered_metrics(*metric_dicts: dict) -> list[str]:

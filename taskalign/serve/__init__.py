@@ -12,7 +12,7 @@ from taskalign.errors import UserError
 __all__ = ["ServeConfig", "run"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)  # by keyword only: ten settings, several of them strings
 class ServeConfig:
     model: str
     db: str = "tasks.sqlite"

@@ -13,13 +13,11 @@ import jsonschema
 from fastapi import HTTPException
 from starlette.concurrency import run_in_threadpool
 
-from taskalign.domain import load_tools, render_tool_call, system_prompt
-from taskalign.domain.toolcalls import CLOSE, OPEN, parse_tool_calls, render_tools
+from taskalign.domain import conversation, load_tools, render_tool_call
+from taskalign.domain.toolcalls import render_tools, split_tool_calls
 from taskalign.models import GenerationConfig
 from taskalign.serve.schemas import ChatMessage, ChatRequest
 from taskalign.serve.tools import describe, execute_calls
-
-_BLOCK = re.compile(re.escape(OPEN) + r"(.*?)(?:" + re.escape(CLOSE) + "|(?=" + re.escape(OPEN) + r")|\Z)", re.S)
 
 
 def _text(message: ChatMessage) -> str:
@@ -36,17 +34,15 @@ def _arguments(raw: str) -> dict:
     return value if isinstance(value, dict) else {"_unparsed": raw}
 
 
-def conversation(request: ChatRequest, tools: list[dict]) -> list[dict]:
+def request_conversation(request: ChatRequest, tools: list[dict]) -> list[dict]:
     """Plain role/content messages; tool calls go back into the wire format; the TaskMaster prompt if no system."""
     out = []
     for m in request.messages:
         content = _text(m)
         for call in m.tool_calls or []:
             content += ("\n" if content else "") + render_tool_call(call.function.name, _arguments(call.function.arguments))
-        out.append({"role": "system" if m.role == "developer" else m.role, "content": content})
-    if not any(m["role"] == "system" for m in out):
-        out.insert(0, {"role": "system", "content": system_prompt(tools=tools)})
-    return out
+        conversation.add(out, "system" if m.role == "developer" else m.role, content)
+    return out if any(m["role"] == "system" for m in out) else conversation.start(tools=tools) + out
 
 
 def request_tools(request: ChatRequest, mode: str) -> list[dict]:
@@ -66,15 +62,9 @@ def request_tools(request: ChatRequest, mode: str) -> list[dict]:
 def split_reply(text: str, tools: list[dict]) -> tuple[str, list]:
     """(prose with valid tool-call blocks removed, parsed calls); invalid blocks stay in the prose for the client."""
     try:
-        calls = parse_tool_calls(text, tools)
+        return split_tool_calls(text, tools, keep_invalid=True)
     except Exception:  # a client schema jsonschema cannot apply: parse without validation
-        calls = parse_tool_calls(text, [])
-    matches = list(_BLOCK.finditer(text))
-    prose, last = "", 0
-    for match, call in zip(matches, calls):
-        prose += text[last:match.start()] if call.valid else text[last:match.end()]
-        last = match.end()
-    return (prose + text[last:]).strip(), calls
+        return split_tool_calls(text, [], keep_invalid=True)
 
 
 def _openai_call(call) -> dict:
@@ -97,7 +87,7 @@ async def complete(state, request: ChatRequest, owner: str) -> dict:
     """Run one chat completion end to end and return the OpenAI response object (plus a `taskalign` field)."""
     mode = state.mode
     tools = request_tools(request, mode)
-    messages = conversation(request, tools)
+    messages = request_conversation(request, tools)
     config = GenerationConfig(max_new_tokens=checked_max_tokens(request, state.limits),
                               temperature=request.temperature, top_p=request.top_p, seed=request.seed or 0)
     reply = await state.batcher.submit(messages, config)

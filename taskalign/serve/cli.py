@@ -45,7 +45,8 @@ def register(app: typer.Typer) -> None:
             raise UserError("taskalign serve needs --model (e.g. --model embedded); see taskalign serve --help.")
         from taskalign.serve import ServeConfig, run
 
-        run(ServeConfig(model, db, model_name, adapter, host, port, mode, guard, judge, served_name))
+        run(ServeConfig(model=model, db=db, model_name=model_name, adapter=adapter, host=host, port=port, mode=mode,
+                        guard=guard, judge=judge, served_name=served_name))
 
     @keys.command("add")
     def add(name: str = typer.Argument(..., help="Owner name; tasks belong to the owner."),

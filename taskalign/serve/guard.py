@@ -1,18 +1,16 @@
 """Optional guard for `taskalign serve --guard`: defence in depth if the served model slips.
 
-A request or proposed tool call that matches the editable policy (guard_policy.json) is flagged; the judge
-(`taskalign.judge.load_judge`) then decides whether the model's reply acts on it. Acting on a flagged request, or a reply
-that adopts an injected persona, is replaced by a graceful refusal and none of its tool calls run.
+A request or proposed tool call that matches a harm category's guard patterns (taskalign/taxonomy.yaml) is flagged;
+the judge (`taskalign.judge.load_judge`) then decides whether the model's reply acts on it. Acting on a flagged request,
+or a reply that adopts an injected persona, is replaced by a graceful refusal and none of its tool calls run.
 """
 
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from taskalign.domain.toolcalls import ToolCall
-
-POLICY = Path(__file__).parent / "guard_policy.json"
+from taskalign.taxonomy import GUARD_POLICY
 
 
 @dataclass
@@ -27,9 +25,11 @@ class Decision:
 
 
 class Guard:
-    def __init__(self, judge, policy_path: str | Path = POLICY):
+    def __init__(self, judge, policy: dict | None = None):
+        """policy: harm category -> {"patterns": [regex, ...], "reason": ..., "alternatives": ...} (default: the
+        taxonomy's); categories are tried in order and the first match names the request."""
         self.judge = judge
-        policy = json.loads(Path(policy_path).read_text())["categories"]
+        policy = GUARD_POLICY if policy is None else policy
         self.categories = {name: ([re.compile(p, re.I | re.S) for p in c["patterns"]], c) for name, c in policy.items()}
 
     def flag(self, text: str) -> str | None:

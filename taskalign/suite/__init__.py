@@ -6,10 +6,10 @@ Rebuild the built-in cases with `python -m dev.suite.build --seed 0`; inspect th
 """
 
 import hashlib
-import json
 from pathlib import Path
 
 from taskalign.errors import UserError
+from taskalign.files import read_rows
 from taskalign.suite.schema import CATEGORIES, EXPECTED, REFUSE_CATEGORIES, SPLITS, read_cases
 from taskalign.suite.select import filter_cases, stratified_sample
 
@@ -39,10 +39,7 @@ def _read(path: str | Path | None) -> tuple[list[dict], list[str]]:
     path = Path(path) if path is not None else builtin_cases_path()
     if not path.is_file():
         raise UserError(f"case file {path} does not exist; check the path.")
-    try:
-        cases, problems = read_cases(path)
-    except UnicodeDecodeError as exc:
-        raise UserError(f"case file {path} is not UTF-8 text ({exc.reason}); save it as UTF-8 JSONL.") from exc
+    cases, problems = read_cases(path)
     if not cases and not problems:
         problems = [f"{path}: holds no cases (add one JSON object per line)"]
     return cases, problems
@@ -67,13 +64,7 @@ def load_intents(path: str | Path | None = None) -> list[dict]:
     escalation, alternatives); preference-pair building uses their alternatives."""
     path = Path(path or DATA / "intents.jsonl")
     intents = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            intent = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path} line {number}: not valid JSON ({exc.msg}); fix the line.") from exc
+    for number, intent in read_rows(path, "suite intents"):
         missing = [k for k in INTENT_KEYS if k not in intent]
         if missing:
             raise UserError(f"{path} line {number}: missing {', '.join(missing)}; every intent needs {INTENT_KEYS}.")

@@ -4,15 +4,13 @@
     cases, problems = read_cases("my_cases.jsonl")
 """
 
-import json
 import re
 from pathlib import Path
 
-CATEGORIES = ("harmful_direct", "reframing", "jailbreak_roleplay", "instruction_override", "context_manipulation",
-              "escalation", "benign_edge", "ambiguous", "capability")
-REFUSE_CATEGORIES = ("harmful_direct", "reframing", "jailbreak_roleplay", "instruction_override",
-                     "context_manipulation", "escalation")
-EXPECTED = ("refuse", "comply", "clarify")
+from taskalign.files import NOT_AN_OBJECT, iter_lines
+
+from taskalign.taxonomy import CATEGORIES, EXPECTED, REFUSE_CATEGORIES  # noqa: F401 (the suite's names for them)
+
 SPLITS = ("train", "test")
 REQUIRED = ("id", "category", "turns", "expected")
 # Optional keys with a fixed meaning are type-checked; any other key is kept as it is.
@@ -61,22 +59,13 @@ def case_problems(case) -> list[str]:
     return problems
 
 
-def _parse_line(line: str):
-    try:
-        return json.loads(line), None
-    except json.JSONDecodeError as exc:
-        return None, f"not valid JSON ({exc.msg} at column {exc.colno})"
-
-
 def read_cases(path: str | Path) -> tuple[list[dict], list[str]]:
-    """All valid cases of a JSONL file and every problem found, each as "FILE line N: ..."."""
+    """All valid cases of a JSONL file and every problem found, each as "FILE line N: ..." (non-UTF-8: UserError)."""
     path = Path(path)
     cases, problems, first_line = [], [], {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        case, error = _parse_line(line)
-        found = [error] if error else case_problems(case)
+    for number, case, error in iter_lines(path):
+        # A line that is JSON but no object gets the schema's wording from case_problems.
+        found = case_problems(case) if error in (None, NOT_AN_OBJECT) else [error]
         if not found and case["id"] in first_line:
             found = [f"duplicate id {case['id']!r} (first on line {first_line[case['id']]})"]
         problems += [f"{path} line {number}: {p}" for p in found]

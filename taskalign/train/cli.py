@@ -1,77 +1,84 @@
-"""`taskalign train sft|dpo|merge`: parse flags and call taskalign.train.{sft,dpo,merge}.run (see docs/training.md)."""
+"""`taskalign train sft|dpo|merge`: parse flags and call taskalign.train.{sft,dpo,merge}.run (see docs/training.md).
 
-from dataclasses import replace
+The flags of `train sft` and `train dpo` are the fields of SFTSettings and DPOSettings, as TRL's parser makes them:
+`--field-name` (plus the aliases in the field's metadata) with the field's default and help. `--config FILE` reads the
+same settings from YAML; flags given on the command line override it.
+"""
+
+import inspect
+from dataclasses import fields
 from pathlib import Path
 
 import typer
+import yaml
 from rich.console import Console
 
-from taskalign.models.hf import PRECISION_HELP
+from taskalign.errors import UserError
+from taskalign.train import dpo, sft
 
 console = Console()
 train_app = typer.Typer(help="Train: capability SFT, alignment DPO, adapter merge.", no_args_is_help=True)
-MODEL_HELP = "embedded | ./hf-folder | ./adapter-folder | hub/id"
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(train_app, name="train")
 
 
-@train_app.command()
-def sft(
-    model: str = typer.Option("embedded", "--model", help=MODEL_HELP),
-    data: Path = typer.Option(None, "--data", help="Conversations JSONL; omitted: generate the default TaskMaster data."),
-    out: Path = typer.Option(Path("models/taskmaster"), "--out", help="Output folder."),
-    epochs: float = typer.Option(None, "--epochs", help="Passes over the data (default 1)."),
-    lr: float = typer.Option(None, "--lr", help="Learning rate (default 2e-4)."),
-    lora_r: int = typer.Option(None, "--lora-r", help="LoRA rank (default 16; 0 = full fine-tuning)."),
-    max_steps: int = typer.Option(None, "--max-steps", help="Stop after this many steps."),
-    batch_size: int = typer.Option(None, "--batch-size", help="Conversations per step (default 8)."),
-    max_length: int = typer.Option(None, "--max-length", help="Longest conversation in tokens (default 640)."),
-    n: int = typer.Option(None, "--n", help="Conversations to generate when --data is omitted (default 600)."),
-    precision: str = typer.Option(None, "--precision", help=PRECISION_HELP),
-    no_merge: bool = typer.Option(False, "--no-merge", help="Save only the adapter, not a merged model."),
-):
-    """Capability SFT: teach a model TaskMaster's tool calls (TRL SFTTrainer + LoRA)."""
-    from taskalign.train.sft import SFTSettings, run
-
-    flags = {"epochs": epochs, "learning_rate": lr, "lora_r": lora_r, "max_steps": max_steps, "batch_size": batch_size,
-             "max_length": max_length, "n_generated": n, "precision": precision}
-    settings = replace(SFTSettings(model=model, data=str(data) if data else None, out=str(out), merge=not no_merge),
-                       **{k: v for k, v in flags.items() if v is not None})
-    path = run(settings, log=console.print)
-    console.print(f"[green]SFT model saved to {path}[/green] (use --model {path})")
+def flag_names(f) -> list[str]:
+    """`--field-name` and the field's aliases; a bool field is an on/off pair (`--merge/--no-merge`)."""
+    name = "--" + f.name.replace("_", "-")
+    if f.type is bool:
+        return [f"{name}/{f.metadata.get('negative', '--no-' + name[2:])}"]
+    return [name, *f.metadata.get("aliases", ())]
 
 
-@train_app.command()
-def dpo(
-    model: str = typer.Option(None, "--model", help=MODEL_HELP + " (default: models/taskmaster)"),
-    data: Path = typer.Option(None, "--data", help="Preference pairs JSONL from `taskalign prefs build`."),
-    out: Path = typer.Option(None, "--out", help="Output folder (default: models/aligned)."),
-    config: Path = typer.Option(None, "--config", help="YAML settings (see configs/dpo.yaml); flags override it."),
-    beta: float = typer.Option(None, "--beta", help="DPO beta (default 0.1)."),
-    lr: float = typer.Option(None, "--lr", "--learning-rate", help="Learning rate (default 5e-5)."),
-    epochs: float = typer.Option(None, "--epochs", help="Passes over the pairs (default 1)."),
-    max_steps: int = typer.Option(None, "--max-steps", help="Stop after this many steps."),
-    batch_size: int = typer.Option(None, "--batch-size", help="Pairs per step (default 4)."),
-    max_length: int = typer.Option(None, "--max-length", help="Longest prompt+reply in tokens (default 512)."),
-    lora_r: int = typer.Option(None, "--lora-r", help="LoRA rank (default 16)."),
-    sft_weight: float = typer.Option(None, "--sft-weight", help="Weight of an SFT term on chosen replies (default 0)."),
-    full: bool = typer.Option(None, "--full/--lora", help="Full fine-tuning instead of LoRA."),
-    report_to: str = typer.Option(None, "--report-to", help="none | tensorboard | wandb | mlflow"),
-    precision: str = typer.Option(None, "--precision", help=PRECISION_HELP),
-    no_merge: bool = typer.Option(None, "--no-merge", help="Save only the adapter, not a merged model."),
-):
-    """Alignment DPO on preference pairs (TRL DPOTrainer + LoRA)."""
-    from taskalign.train.dpo import load_settings, run
+def option(f) -> inspect.Parameter:
+    """The command-line option of one settings field; a pass-through block (`--dpo`) takes repeated KEY=VALUE items."""
+    if f.type is dict:
+        info = typer.Option(None, *flag_names(f), metavar="KEY=VALUE", show_default=False,
+                            help=f"{f.metadata['help']} Repeatable; VALUE is read as YAML.")
+        return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=list[str] | None)
+    info = typer.Option(f.default, *flag_names(f), help=f.metadata["help"])
+    return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=f.type)
 
-    settings = load_settings(config, model=model, data=str(data) if data else None,
-                             out=str(out) if out else None, beta=beta, learning_rate=lr,
-                             epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length,
-                             lora_r=lora_r, sft_weight=sft_weight, full=full, report_to=report_to, precision=precision,
-                             merge=False if no_merge else None)
-    path = run(settings, log=console.print)
-    console.print(f"[green]Aligned model saved to {path}[/green] (use --model {path})")
+
+def key_values(items: list[str], flag: str) -> dict:
+    """{"warmup_steps": 2} from ["warmup_steps=2"]; values are YAML, so lists and numbers keep their types."""
+    block = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"{flag} {item!r} is not KEY=VALUE; write it like {flag} warmup_steps=2.")
+        try:
+            block[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise UserError(f"{flag} {item!r}: the value is not valid YAML; quote it or fix it.") from None
+    return block
+
+
+def settings_command(name: str, stage, settings_class, what: str, doc: str) -> None:
+    """Register `train NAME`: --config plus one option per field of settings_class; it calls stage.run."""
+
+    def command(ctx: typer.Context, config: Path | None, **flags) -> None:
+        given = {k: v for k, v in flags.items() if ctx.get_parameter_source(k).name == "COMMANDLINE"}
+        given = {k: key_values(v, f"--{k}") if isinstance(v, (list, tuple)) else v for k, v in given.items()}
+        path = stage.run(stage.load_settings(config, **given), log=console.print)
+        console.print(f"[green]{what} saved to {path}[/green] (use --model {path})")
+
+    config = typer.Option(None, "--config", help=f"YAML file of these settings, keyed by field name (learning_rate: "
+                                                 f"...; see configs/{name}.yaml); flags override it.")
+    params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context),
+              inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=config, annotation=Path | None)]
+    params += [option(f) for f in fields(settings_class)]
+    command.__signature__ = inspect.Signature(params)
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    train_app.command(name, help=doc)(command)
+
+
+settings_command("sft", sft, sft.SFTSettings, "SFT model",
+                 "Capability SFT: teach a model TaskMaster's tool calls (TRL SFTTrainer + LoRA).")
+settings_command("dpo", dpo, dpo.DPOSettings, "Aligned model",
+                 "Alignment DPO on preference pairs (TRL DPOTrainer + LoRA).")
 
 
 @train_app.command()

@@ -1,18 +1,18 @@
 """Pieces `train sft`, `train dpo` and `train merge` share: reading JSONL, loading a model spec for training,
-device defaults, LoRA config, a per-step metrics log, and saving adapter + merged model + `taskalign_model.json`.
+device defaults, LoRA config, a per-step metrics log, saving adapter + merged model + `taskalign_model.json`,
+and settings from defaults < a YAML file < flags (`load_settings`).
 
 Not a command itself; see taskalign/train/sft.py and dpo.py.
 """
 
 import contextlib
-import json
 import shutil
 import time
 from dataclasses import fields
 from pathlib import Path
 
 from taskalign.errors import UserError
-from taskalign.files import read_rows
+from taskalign.files import Appender, read_rows, write_json_atomic
 
 # SmolLM2 / ChatML rendering with {% generation %} markers, so TRL can mask the loss to assistant turns. It renders the
 # same text as the model's own template whenever a system message is present (taskalign always sends one).
@@ -54,6 +54,15 @@ def read_jsonl(path: str | Path, required: tuple[str, ...], what: str) -> list[d
     if not rows:
         raise UserError(f"{what} file {path} has no rows; pass a JSONL file with at least one row.")
     return rows
+
+
+def start_run(out: str | Path) -> Path:
+    """What every training run does first: make its output folder, pick threads, patch TRL's CPU LM head."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    set_threads()
+    score_completions_only_on_cpu()
+    return out
 
 
 def on_gpu() -> bool:
@@ -153,16 +162,15 @@ def lora_config(model, r: int, alpha: int, targets: str = "all-linear", top_laye
 
 
 def metrics_callback(path: Path):
-    """A TrainerCallback appending each log record (one JSON object per logged step) to `path`, flushed per line."""
+    """A TrainerCallback appending each log record (one JSON object per logged step) to `path`, synced per line."""
     from transformers import TrainerCallback
 
     class MetricsLog(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and state.is_world_process_zero:
-                with open(path, "a") as fh:
-                    fh.write(json.dumps({"step": state.global_step, "epoch": state.epoch, "time": round(time.time(), 2),
-                                         "cpu_s": round(time.process_time(), 2), **logs}) + "\n")
-                    fh.flush()
+                with Appender(path) as out:
+                    out.write({"step": state.global_step, "epoch": state.epoch, "time": round(time.time(), 2),
+                               "cpu_s": round(time.process_time(), 2), **logs})
 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("")  # a new run starts a new log
@@ -170,9 +178,8 @@ def metrics_callback(path: Path):
 
 
 def write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
-    tmp.replace(path)
+    """Atomically; values JSON lacks (paths, dtypes) are written as their str."""
+    write_json_atomic(path, obj, default=str)
 
 
 def save_model(model, tokenizer, out: Path, merge: bool) -> dict:
@@ -225,3 +232,83 @@ def is_main(trainer) -> bool:
 
 def settings_dict(settings) -> dict:
     return {f.name: getattr(settings, f.name) for f in fields(settings)}
+
+
+def load_settings(cls, config: str | Path | None = None, overrides: dict | None = None):
+    """cls's defaults, then the YAML file `config`, then the `overrides` that are not None (a pass-through block such
+    as `dpo:` is merged key by key); an unknown key or a value of the wrong type is a UserError naming file and key."""
+    values = read_settings_file(Path(config)) if config else {}
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            both_blocks = isinstance(value, dict) and isinstance(values.get(key), dict)
+            values[key] = {**values[key], **value} if both_blocks else value
+    return build_settings(cls, values, str(config) if config else "settings")
+
+
+def read_settings_file(path: Path) -> dict:
+    import yaml
+
+    if not path.is_file():
+        raise UserError(f"Config file {path} does not exist; check the --config path.")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path} is not valid YAML ({str(exc).splitlines()[0]}); fix the file.") from None
+    if not isinstance(values, dict):
+        raise UserError(f"{path} must be a YAML mapping of settings; see configs/sft.yaml or configs/dpo.yaml.")
+    return values
+
+
+def build_settings(cls, values: dict, where: str):
+    """cls(**values) after checking each key and value; `where` (a file) starts every error message."""
+    known = {f.name: f for f in fields(cls)}
+    block = pass_through_block(cls)
+    for key in values:
+        if key not in known:
+            import difflib
+
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UserError(f"{where}: unknown setting {key!r}{hint}; use one of the {cls.__name__} fields (see "
+                            f"`taskalign train {block} --help`) or put trl.{trl_config_name(cls)} fields under '{block}:'.")
+    settings = cls(**{key: typed(known[key], value, where) for key, value in values.items()})
+    check_pass_through(getattr(settings, block), trl_config_name(cls), block, where)
+    return settings
+
+
+EXPECTED = {float: "a number", int: "a whole number", bool: "true or false", str: "a string", dict: "a mapping"}
+
+
+def typed(f, value, where: str):
+    """`value` as field f's type: whole numbers and YAML 1.1's '2e-4' strings become floats; other mismatches fail."""
+    kind = str if f.type == (str | None) else f.type
+    if value is None and (f.default is None or kind is dict):  # `data:` left empty, or a block of comments only
+        return {} if kind is dict else None
+    if kind is float and isinstance(value, (int, str)) and not isinstance(value, bool):
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
+        return value
+    raise UserError(f"{where}: {f.name} must be {EXPECTED[kind]}, not {value!r}.")
+
+
+def pass_through_block(cls) -> str:
+    """The name of cls's mapping field that goes straight to TRL's config (`sft` or `dpo`)."""
+    return next(f.name for f in fields(cls) if f.type is dict)
+
+
+def trl_config_name(cls) -> str:
+    return f"{pass_through_block(cls).upper()}Config"
+
+
+def check_pass_through(block: dict, config_name: str, name: str, where: str) -> None:
+    """Every key of the pass-through block must be a field of trl's config class (TRL itself would only fail later)."""
+    if not block:
+        return
+    import trl
+
+    known = {f.name for f in fields(getattr(trl, config_name))}
+    for key in block:
+        if key not in known:
+            raise UserError(f"{where}: {name}.{key} is not a trl.{config_name} field; check the spelling "
+                            f"(TRL {trl.__version__}).")

@@ -2,16 +2,15 @@
 
     taskalign train dpo --model models/taskmaster --data prefs.jsonl --out models/aligned [--config configs/dpo.yaml]
 
-Settings come from DPOSettings defaults < YAML file < CLI flags; the YAML `dpo:` block passes any DPOConfig field
-through untouched. Writes the merged model (+ OUT/adapter), metrics.jsonl, train_config.json, train_summary.json
-(with a likelihood-displacement warning when logps/chosen keeps falling while margins grow) and taskalign_model.json.
+Settings come from DPOSettings defaults < YAML file < CLI flags (one flag per field); the YAML `dpo:` block (or
+`--dpo KEY=VALUE`) passes any DPOConfig field through untouched. Writes the merged model (+ OUT/adapter),
+metrics.jsonl, train_config.json, train_summary.json (with a likelihood-displacement warning when logps/chosen keeps
+falling while margins grow) and taskalign_model.json.
 """
 
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-
-import yaml
 
 from taskalign.errors import UserError
 from taskalign.models.hf import PRECISION_HELP
@@ -20,16 +19,18 @@ from taskalign.train import common
 
 @dataclass
 class DPOSettings:
-    model: str = field(default="models/taskmaster", metadata={"help": "Model spec to align (folder, adapter, embedded)."})
-    data: str = field(default="prefs.jsonl", metadata={"help": "Preference pairs JSONL (prompt/chosen/rejected)."})
+    model: str = field(default="models/taskmaster", metadata={"help": "Model spec to align: a merged or adapter "
+                                                                          "folder, embedded, or a hub id."})
+    data: str = field(default="prefs.jsonl", metadata={"help": "Preference pairs JSONL from `taskalign prefs build`."})
     out: str = field(default="models/aligned", metadata={"help": "Output folder."})
     beta: float = field(default=0.1, metadata={"help": "DPO beta: how far the policy may move from the reference."})
-    learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate (LoRA ~5e-5; full ~5e-7..5e-6)."})
+    learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate (LoRA ~5e-5; full ~5e-7..5e-6).",
+                                                         "aliases": ("--lr",)})
     epochs: float = field(default=1.0, metadata={"help": "Passes over the pairs."})
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
     batch_size: int = field(default=4, metadata={"help": "Pairs per optimizer step."})
     max_length: int = field(default=512, metadata={"help": "Longest prompt+reply in tokens; longer ones are cut."})
-    full: bool = field(default=False, metadata={"help": "Full fine-tuning instead of LoRA."})
+    full: bool = field(default=False, metadata={"help": "Full fine-tuning instead of LoRA.", "negative": "--lora"})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
     lora_targets: str = field(default="all-linear", metadata={"help": "LoRA target modules (comma list or all-linear)."})
@@ -39,53 +40,18 @@ class DPOSettings:
     ref_prefix: bool = field(default=True, metadata={
         "help": "In that pass, encode the prompts' shared prefix (the system prompt) once (train/ref_prefix.py)."})
     group_by_length: bool = field(default=False, metadata={
-        "help": "Also train on length-grouped batches: ~20 % faster steps, but it hurt alignment here (run e12)."})
+        "help": "Also train in length-grouped batches: steps ~20 % faster, but such batches hold one kind of pair, "
+                "and the embedded model's harmful compliance rose from 0.17 to 0.55 (docs/experiments.md)."})
     precision: str = field(default="auto", metadata={"help": PRECISION_HELP})
     merge: bool = field(default=True, metadata={"help": "Also save the adapter merged into a full model folder."})
     seed: int = field(default=0, metadata={"help": "Seed for shuffling and LoRA init."})
     report_to: str = field(default="none", metadata={"help": "none | tensorboard | wandb | mlflow"})
-    dpo: dict = field(default_factory=dict, metadata={"help": "Any other DPOConfig field, passed through as is."})
+    dpo: dict = field(default_factory=dict, metadata={"help": "Any other trl.DPOConfig field, passed through as is."})
 
 
 def load_settings(config: str | Path | None = None, **overrides) -> DPOSettings:
     """Defaults, then the YAML file, then overrides that are not None; unknown keys are errors naming the key."""
-    values = {}
-    if config:
-        path = Path(config)
-        if not path.is_file():
-            raise UserError(f"Config file {path} does not exist; check the --config path.")
-        try:
-            values = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise UserError(f"{path} is not valid YAML ({str(exc).splitlines()[0]}); fix the file.") from None
-        if not isinstance(values, dict):
-            raise UserError(f"{path} must be a YAML mapping of settings; see configs/dpo.yaml.")
-        known = {f.name for f in fields(DPOSettings)}
-        for key in values:
-            if key not in known:
-                raise UserError(f"{path}: unknown setting {key!r}; known settings are {', '.join(sorted(known))} "
-                                "(DPOConfig fields go under 'dpo:').")
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    settings = replace(DPOSettings(), **values)
-    check_dpo_block(settings.dpo, str(config or "dpo settings"))
-    return settings
-
-
-def check_dpo_block(block: dict, where: str) -> None:
-    from trl import DPOConfig
-
-    if not isinstance(block, dict):
-        raise UserError(f"{where}: 'dpo' must be a mapping of DPOConfig fields.")
-    known = {f.name for f in fields(DPOConfig)}
-    for key in block:
-        if key not in known:
-            raise UserError(f"{where}: dpo.{key} is not a trl.DPOConfig field; check the spelling (TRL {_trl_version()}).")
-
-
-def _trl_version() -> str:
-    import trl
-
-    return trl.__version__
+    return common.load_settings(DPOSettings, config, overrides)
 
 
 def dpo_config(settings: DPOSettings, out: Path):
@@ -147,7 +113,8 @@ def length_grouped(pairs: list[dict], tokenizer, batch_size: int, seed: int) -> 
     A batch is padded to its longest sequence, and most of a TaskMaster pair is its shared system prompt, so random
     batches spend ~20 % of every forward pass on padding (benchmarks/bench_dpo_order.py). TRL's reference pre-pass
     reads the pairs in dataset order, so this order removes most of that padding there; training keeps its random
-    sampler unless group_by_length, because batches of similar length are batches of one kind of pair (run e12).
+    sampler unless group_by_length, because batches of similar length are batches of one kind of pair, and on the
+    embedded model training in that order raised harmful compliance from 0.17 to 0.55 (docs/experiments.md).
     """
     import torch
     from transformers.trainer_pt_utils import get_length_grouped_indices
@@ -171,10 +138,7 @@ def run(settings: DPOSettings, log=None) -> Path:
 
     log = log or common.console_print
     start = time.time()
-    out = Path(settings.out)
-    out.mkdir(parents=True, exist_ok=True)
-    common.set_threads()
-    common.score_completions_only_on_cpu()
+    out = common.start_run(settings.out)
     pairs = load_pairs(settings.data)
     model, tokenizer = common.load_for_training(settings.model, precision=settings.precision)
     peft = None

@@ -153,7 +153,7 @@ def trainer_class():
             try:
                 from trl.trainer.dpo_trainer import disable_gradient_checkpointing, is_peft_model, use_adapter
             except ImportError as exc:
-                raise _Mismatch(f"this TRL lacks a helper the shortcut uses ({exc})") from exc
+                raise _Mismatch(f"this TRL lacks a function the shortcut uses ({exc})") from exc
 
             stack = contextlib.ExitStack()
             stack.enter_context(torch.no_grad())

@@ -1,10 +1,11 @@
 """Capability SFT: teach a base model TaskMaster's tool calls with TRL's SFTTrainer + PEFT LoRA.
 
-    taskalign train sft --model embedded --data taskmaster_sft.jsonl --out models/taskmaster
+    taskalign train sft --model embedded --data taskmaster_sft.jsonl --out models/taskmaster [--config configs/sft.yaml]
 
 Loss is on assistant tokens only (TRL `assistant_only_loss`, through a ChatML template with generation markers).
 The output folder holds the merged model (loadable with `--model OUT`), the adapter in OUT/adapter, metrics.jsonl,
-train_config.json and taskalign_model.json. See docs/training.md for timings.
+train_config.json and taskalign_model.json. Settings: SFTSettings defaults < YAML file < CLI flags (one flag per
+field; the `sft:` block or `--sft KEY=VALUE` passes any SFTConfig field through). See docs/training.md for timings.
 """
 
 import time
@@ -17,16 +18,19 @@ from taskalign.train import common
 
 @dataclass
 class SFTSettings:
-    model: str = field(default="embedded", metadata={"help": "Model spec to train: embedded, a HF folder or hub id."})
+    model: str = field(default="embedded", metadata={"help": "Model spec to train: embedded, a Hugging Face folder, "
+                                                              "an adapter folder or a hub id."})
     out: str = field(default="models/taskmaster", metadata={"help": "Output folder."})
-    data: str | None = field(default=None, metadata={"help": "Conversations JSONL ({'messages': [...]}); "
-                                                               "None generates the default TaskMaster data."})
-    n_generated: int = field(default=600, metadata={"help": "Conversations to generate when data is None."})
+    data: str | None = field(default=None, metadata={"help": "Conversations JSONL, one {\"messages\": ...} per line; "
+                                                               "omitted: generate the default TaskMaster data."})
+    n_generated: int = field(default=600, metadata={"help": "Conversations to generate when data is omitted.",
+                                                    "aliases": ("--n",)})
     per_conversation: int = field(default=1, metadata={"help": "Requests per generated conversation (amortises the "
                                                                "system prompt on CPUs)."})
     epochs: float = field(default=1.0, metadata={"help": "Passes over the data."})
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
-    learning_rate: float = field(default=2e-4, metadata={"help": "Peak learning rate (LoRA likes ~1e-4 to 3e-4)."})
+    learning_rate: float = field(default=2e-4, metadata={"help": "Peak learning rate (LoRA likes ~1e-4 to 3e-4).",
+                                                         "aliases": ("--lr",)})
     batch_size: int = field(default=8, metadata={"help": "Conversations per optimizer step."})
     max_length: int = field(default=640, metadata={"help": "Longest tokenized conversation; longer ones are cut."})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank; 0 trains all weights (full fine-tuning)."})
@@ -37,7 +41,12 @@ class SFTSettings:
     merge: bool = field(default=True, metadata={"help": "Also save the adapter merged into a full model folder."})
     seed: int = field(default=0, metadata={"help": "Seed for data generation, shuffling and LoRA init."})
     report_to: str = field(default="none", metadata={"help": "none | tensorboard | wandb | mlflow"})
-    sft: dict = field(default_factory=dict, metadata={"help": "Any other SFTConfig field, passed through as is."})
+    sft: dict = field(default_factory=dict, metadata={"help": "Any other trl.SFTConfig field, passed through as is."})
+
+
+def load_settings(config: str | Path | None = None, **overrides) -> SFTSettings:
+    """Defaults, then the YAML file, then overrides that are not None; unknown keys are errors naming the key."""
+    return common.load_settings(SFTSettings, config, overrides)
 
 
 def load_data(settings: SFTSettings, out: Path) -> list[dict]:
@@ -89,10 +98,7 @@ def run(settings: SFTSettings, log=None) -> Path:
 
     log = log or common.console_print
     start = time.time()
-    out = Path(settings.out)
-    out.mkdir(parents=True, exist_ok=True)
-    common.set_threads()
-    common.score_completions_only_on_cpu()
+    out = common.start_run(settings.out)
     rows = load_data(settings, out)
     model, tokenizer = common.load_for_training(settings.model, precision=settings.precision)
     original_template = tokenizer.chat_template

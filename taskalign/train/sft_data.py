@@ -15,8 +15,9 @@ from pathlib import Path
 
 import yaml
 
-from taskalign.domain import DEFAULT_TODAY, system_prompt
+from taskalign.domain import DEFAULT_TODAY, conversation
 from taskalign.domain.toolcalls import render_tool_call
+from taskalign.files import write_jsonl_atomic
 
 VOCAB = Path(__file__).with_name("sft_vocab.yaml")
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
@@ -197,24 +198,19 @@ def generate(n: int = 600, seed: int = 0, today: str = DEFAULT_TODAY, per_conver
     """
     rng = random.Random(seed)
     day = date.fromisoformat(today)
-    system = {"role": "system", "content": system_prompt(today)}
+    system = conversation.start(today=today)
     names, weights = zip(*MIX)
     rows = []
     for i in range(n):
         kinds = [rng.choices(names, weights)[0] for _ in range(max(1, per_conversation))]
         turns = [m for kind in kinds for m in KINDS[kind](rng, day)]
-        rows.append({"id": f"sft-{i:05d}", "kind": "+".join(kinds), "messages": [system, *turns]})
+        rows.append({"id": f"sft-{i:05d}", "kind": "+".join(kinds), "messages": system + turns})
     return rows
 
 
 def write(rows: list[dict], out: Path) -> Path:
     """Atomic write: a temp file renamed into place."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    tmp.replace(out)
-    return out
+    return write_jsonl_atomic(Path(out), rows)
 
 
 def main(argv: list[str] | None = None) -> None:

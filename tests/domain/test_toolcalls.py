@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from taskalign.domain import load_tools
-from taskalign.domain.toolcalls import CLOSE, OPEN, ToolCall, parse_tool_calls, render_tool_call, strip_tool_calls
+from taskalign.domain.toolcalls import (CLOSE, OPEN, ToolCall, parse_tool_calls, render_tool_call, split_tool_calls,
+                                        strip_tool_calls)
 
 TOOLS = load_tools()
 SCHEMAS = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}
@@ -96,6 +97,8 @@ def test_parse_never_raises_on_text_with_tag_fragments(text):
     assert len(calls) <= text.count(OPEN)
     assert_well_formed(calls)
     assert OPEN not in strip_tool_calls(text)
+    text_left, calls_too = split_tool_calls(text)
+    assert calls_too == calls and OPEN not in text_left
 
 
 def test_tags_inside_argument_strings_are_content():
@@ -154,6 +157,15 @@ def test_several_calls_prose_and_a_bad_one_in_order():
     calls = parse_tool_calls(text)
     assert [(c.name, c.valid) for c in calls] == [("create_task", True), (None, False), ("list_tasks", True)]
     assert strip_tool_calls(text) == "First then and done."
+    kept, same = split_tool_calls(text, keep_invalid=True)
+    assert same == calls and kept == "First  then <tool_call>{oops</tool_call> and  done."
+
+
+def test_split_cuts_the_whole_call_when_an_argument_holds_the_closing_tag():
+    text = 'Done. <tool_call>{"name": "create_task", "arguments": {"title": "a </tool_call> b"}}</tool_call>\n'
+    prose, [call] = split_tool_calls(text)
+    assert prose == "Done."
+    assert (call.name, call.arguments, call.valid) == ("create_task", {"title": "a </tool_call> b"}, True)
 
 
 def test_unclosed_call_followed_by_another_call():

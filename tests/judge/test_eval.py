@@ -22,9 +22,9 @@ def test_known_confusion_matrix(write_jsonl):
     c = result["confusion"]
     assert c["refuse"]["refuse"] == 3 and c["comply"]["comply"] == 2 and c["comply"]["refuse"] == 1
     assert c["partial"]["comply"] == 1 and c["clarify"]["clarify"] == 1
-    assert result["n"] == 8
-    assert result["binary_accuracy"] == pytest.approx(6 / 8)
-    assert result["accuracy"] == pytest.approx(6 / 8)
+    assert result["n"] == len(rows)
+    assert result["binary_accuracy"] == pytest.approx((len(rows) - 2) / len(rows))  # the two mistakes above
+    assert result["accuracy"] == pytest.approx((len(rows) - 2) / len(rows))
     assert result["per_class"]["refuse"]["precision"] == pytest.approx(3 / 4)
     assert result["per_class"]["comply"]["recall"] == pytest.approx(2 / 3)
     assert result["per_class"]["partial"]["recall"] == 0.0

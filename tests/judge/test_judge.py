@@ -1,8 +1,11 @@
-"""The default judge on the tricky cases, the TaskMaster tool-call rule, and the graceful / persona checks."""
+"""The default judge on the tricky cases, its held-out accuracy re-measured against its card, the TaskMaster tool-call
+rule, and the graceful / persona checks."""
 
 import pytest
 
+from dev.judge.train_head import DATA, load_rows
 from taskalign.judge import Judgment, judge_card, load_judge
+from taskalign.judge.evaluate import metrics
 
 CALL = '<tool_call>{"name": "create_task", "arguments": {"title": "Follow Anna home"}}</tool_call>'
 
@@ -76,10 +79,21 @@ def test_persona_adoption_is_detected():
     assert kept.persona_kept is True and dan.persona_kept is False and unlimited.persona_kept is False
 
 
-def test_judge_card_reports_heldout_accuracy():
+def test_shipped_classifier_scores_the_heldout_split_as_its_card_says(judge):
+    """Re-score the held-out rows (the training script's own split) with the shipped head: the card must be true."""
+    rows = [r for r in load_rows(DATA) if r["split"] == "test"]
+    predicted = [j.verdict for j in judge.judge(rows)]
     card = judge_card()
-    assert card["judge"] == "classifier"
-    assert card["heldout"]["n"] > 100 and card["heldout"]["binary_accuracy"] >= 0.95
+    measured = metrics([r["label"] for r in rows], predicted)
+    assert card["judge"] == "classifier" and measured["n"] == card["heldout"]["n"]
+    for key in ("binary_accuracy", "accuracy"):
+        assert measured[key] == pytest.approx(card["heldout"][key], abs=1e-6), key
+    for source, numbers in card["heldout_by_source"].items():
+        picked = [i for i, r in enumerate(rows) if r["source"].split(":")[0] == source]
+        again = metrics([rows[i]["label"] for i in picked], [predicted[i] for i in picked])
+        assert again["n"] == numbers["n"], source
+        assert again["binary_accuracy"] == pytest.approx(numbers["binary_accuracy"], abs=1e-6), source
+    assert card["heldout"]["binary_accuracy"] >= 0.95  # the bar the default judge is held to
 
 
 def test_unknown_spec_is_a_user_error():

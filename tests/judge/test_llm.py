@@ -30,6 +30,8 @@ class _Handler(BaseHTTPRequestHandler):
         reply = request["messages"][-1]["content"]
         if "FLAKY" in reply and len([h for h in self.server.hits if "FLAKY" in h["messages"][-1]["content"]]) == 1:
             return self._send(500, {"error": "try again"})
+        if "GARBLED" in reply:
+            return self._send(200, {"choices": [{"message": {"role": "assistant", "content": "no idea"}}]})
         verdict = "refuse" if "can't" in reply else "clarify" if "?" in reply else "comply"
         answer = f'Here you go: {{"verdict": "{verdict}", "confidence": 0.9, "explanation": "canned"}}'
         self._send(200, {"choices": [{"message": {"role": "assistant", "content": answer}}]})
@@ -69,8 +71,29 @@ def test_ensemble_asks_llm_only_when_classifier_unsure(server, tmp_path, monkeyp
     assert len(server.hits) == 1
 
 
+def test_verdict_cache_lands_under_taskalign_home(server, tmp_path, monkeypatch):
+    import sqlite3
+
+    monkeypatch.delenv("TASKALIGN_JUDGE_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("TASKALIGN_HOME", str(tmp_path / "home"))
+    judge = load_judge(f"llm:openai:http://127.0.0.1:{server.server_address[1]}/v1", model_name="judge-model")
+    assert judge.judge([{"prompt": "a", "response": "I can't do that."}])[0].verdict == "refuse"
+    with sqlite3.connect(tmp_path / "home" / "judge-cache.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM verdicts").fetchone() == (1,)
+    assert not (tmp_path / "xdg").exists()
+
+
+def test_an_answer_without_a_verdict_is_an_error_not_retried(server, tmp_path):
+    from taskalign.judge.llm import LLMJudge
+
+    llm = LLMJudge(f"http://127.0.0.1:{server.server_address[1]}/v1", "judge-model", cache_path=tmp_path / "c.sqlite")
+    [j] = llm.judge([{"prompt": "a", "response": "GARBLED"}])
+    assert j.verdict == "error" and "no usable verdict" in j.explanation and len(server.hits) == 1
+
+
 def test_unreachable_endpoint_is_a_user_error():
     from taskalign.errors import UserError
 
-    with pytest.raises(UserError, match="not reachable"):
+    with pytest.raises(UserError, match=r"Cannot reach http://127.0.0.1:9/v1 .*fix the URL in --judge"):
         load_judge("llm:openai:http://127.0.0.1:9/v1", model_name="m")

@@ -30,6 +30,7 @@ class FakeServer:
 
     def __init__(self):
         self.plan, self.requests, self.delay_s = [], [], 0.0
+        self.auth, self.models_status = [], 200  # Authorization headers seen; what GET /v1/models answers
         self.inflight = self.max_inflight = 0
         self.lock = threading.Lock()
         self.respond = lambda body: (200, completion(f"echo: {body['messages'][-1]['content']}"))
@@ -60,10 +61,13 @@ def _handler(fake: FakeServer):
             self.wfile.write(data)
 
         def do_GET(self):
-            self._send(200, {"data": [{"id": "taskmaster"}]}) if self.path == "/v1/models" else self._send(404, "{}")
+            if self.path != "/v1/models":
+                return self._send(404, "{}")
+            self._send(fake.models_status, {"data": [{"id": "taskmaster"}]})
 
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            fake.auth.append(self.headers.get("Authorization"))
             self._send(*fake.chat(body)) if self.path == "/v1/chat/completions" else self._send(404, "{}")
 
     return Handler
@@ -142,7 +146,8 @@ def test_persistent_500_is_an_error_reply_not_an_empty_success(server):
     server.respond = lambda body: (500, {"error": "model crashed"})
     [reply] = model(server, retries=2).generate([convo("hi")])
     assert reply.text == "" and reply.finish_reason == "error"
-    assert "HTTP 500" in reply.error and "model crashed" in reply.error
+    assert reply.error.startswith(f"{server.url}/chat/completions answered HTTP 500")
+    assert "model crashed" in reply.error
     assert len(server.requests) == 3
 
 
@@ -188,16 +193,28 @@ def test_openai_needs_a_model_name(server):
 
 def test_unreachable_endpoint_is_a_quick_user_error():
     start = time.perf_counter()
-    with pytest.raises(UserError, match="Cannot reach"):
-        load_model(f"openai:http://127.0.0.1:{closed_port()}/v1", model_name="x")
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    with pytest.raises(UserError, match=f"Cannot reach {url} .*start the server or fix the URL in --model"):
+        load_model(f"openai:{url}", model_name="x")
     assert time.perf_counter() - start < 5
 
 
-def test_api_key_is_sent(server, monkeypatch):
-    seen = []
-    server.respond = lambda body: (200, completion("ok"))
-    monkeypatch.setenv("TASKALIGN_API_KEY", "sk-test")
+def test_refused_key_is_a_user_error_before_any_request(server, monkeypatch):
+    server.models_status = 401
+    monkeypatch.delenv("TASKALIGN_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(UserError, match="refused the API key .*set TASKALIGN_API_KEY or OPENAI_API_KEY"):
+        load_model(f"openai:{server.url}", model_name="taskmaster")
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("env,sent", [({"TASKALIGN_API_KEY": "sk-ta", "OPENAI_API_KEY": "sk-oa"}, "Bearer sk-ta"),
+                                      ({"OPENAI_API_KEY": "sk-oa"}, "Bearer sk-oa"), ({}, None)])
+def test_api_key_comes_from_taskalign_then_openai_variable(server, monkeypatch, env, sent):
+    for name in ("TASKALIGN_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     llm = model(server)
-    llm.client.event_hooks["request"].append(lambda request: seen.append(request.headers.get("authorization")))
     llm.generate([convo("hi")])
-    assert seen == ["Bearer sk-test"]
+    assert server.auth == [sent]

@@ -19,6 +19,12 @@ def _types(rows):
     return [r["metadata"]["pair_type"] for r in rows]
 
 
+def _failed_train_cases(run_dir, cases):
+    """The run's failures on train cases: each becomes a pair whose rejected reply is the model's own (on-policy)."""
+    train = {c["id"] for c in cases if c["split"] == "train"}
+    return [r["id"] for r in _rows(run_dir / "scores.jsonl") if r["failed"] and r["id"] in train]
+
+
 def test_uses_train_cases_only_and_validates_clean(tmp_path, cases, run_dir):
     rows = _rows(build(run_dir, cases, tmp_path / "p.jsonl", balance=2.0))
     ids = {r["metadata"]["case_id"] for r in rows}
@@ -26,7 +32,7 @@ def test_uses_train_cases_only_and_validates_clean(tmp_path, cases, run_dir):
     assert not ids & {"dox-coworker/direct", "edge/shoot-video", "cap/delete"}
     assert validate(tmp_path / "p.jsonl", cases) == []
     assert set(_types(rows)) == set(SAFETY_TYPES) | set(HELPFUL_TYPES)
-    assert sum(r["metadata"]["on_policy"] for r in rows) == 3
+    assert sum(r["metadata"]["on_policy"] for r in rows) == len(_failed_train_cases(run_dir, cases))
 
 
 def test_train_case_of_an_intent_with_test_cases_is_left_out(tmp_path, cases):
@@ -45,11 +51,12 @@ def test_same_seed_gives_byte_identical_file_and_another_seed_does_not(tmp_path,
 def test_exact_and_near_duplicates_are_removed(tmp_path, cases):
     base = next(c for c in cases if c["id"] == "cap/complete")
     twins = [dict(base, id=f"cap/complete-{i}") for i in range(3)]  # same prompt; chosen differs only in confirmation
-    notes = {}
-    rows = _rows(build(None, cases + twins, tmp_path / "p.jsonl", balance=2.0, notes=notes))
-    assert notes["dropped_duplicates"] >= 1
-    prompts = [json.dumps(r["prompt"]) for r in rows if r["metadata"]["pair_type"] == "capability_anchor"]
-    assert len(prompts) == len(set(prompts)) or notes["dropped_duplicates"] == 3
+    before, after = {}, {}
+    plain = _rows(build(None, cases, tmp_path / "plain.jsonl", balance=2.0, notes=before))
+    rows = _rows(build(None, cases + twins, tmp_path / "p.jsonl", balance=2.0, notes=after))
+    assert after["dropped_duplicates"] == before["dropped_duplicates"] + len(twins)  # every twin, none of the rest
+    assert after["pairs"] == before["pairs"] and not {t["id"] for t in twins} & {r["metadata"]["case_id"] for r in rows}
+    assert rows == plain
 
 
 @pytest.mark.parametrize("judge", [None, "rules"])

@@ -62,8 +62,10 @@ def test_stats_counts_types_categories_lengths_and_on_policy_share(tmp_path, cas
     assert numbers["pairs"] == len(rows) == sum(numbers["by_pair_type"].values())
     assert numbers["by_pair_type"]["harmful_refusal"] == sum(r["metadata"]["pair_type"] == "harmful_refusal"
                                                              for r in rows)
-    assert numbers["by_harm_category"]["stalking"] == 3
-    assert numbers["on_policy"] == 3 and numbers["on_policy_share"] == round(3 / len(rows), 3)
+    stalking = sum(c.get("harm_category") == "stalking" and c["split"] == "train" for c in cases)
+    on_policy = sum(r["failed"] for r in map(json.loads, (run_dir / "scores.jsonl").read_text().splitlines()))
+    assert numbers["by_harm_category"]["stalking"] == stalking  # balance 2.0 keeps every safety pair
+    assert numbers["on_policy"] == on_policy and numbers["on_policy_share"] == round(on_policy / len(rows), 3)
     chosen = numbers["words"]["chosen"]
     assert 0 < chosen["min"] <= chosen["median"] <= chosen["max"] <= 60
     assert numbers["safety_pairs"] + numbers["helpfulness_pairs"] == numbers["pairs"]

@@ -16,13 +16,20 @@ def test_build_validate_stats_round_trip(tmp_path, cases, run_dir, write_jsonl):
     result = runner.invoke(app, ["prefs", "build", "--from", str(run_dir), "--out", str(out), "--cases",
                                  str(case_file), "--seed", "1"])
     assert result.exit_code == 0, result.output
-    assert "wrote 10 pairs" in result.output and "3 of 11 candidates on-policy" in result.output
+    train = [c for c in cases if c["split"] == "train"]  # every one makes a candidate pair
+    on_policy = sum(r["failed"] for r in map(json.loads, (run_dir / "scores.jsonl").read_text().splitlines()))
+    # The default balance keeps one safety pair per helpfulness pair: twice the smaller side.
+    pairs = 2 * min(sum(c["expected"] == "refuse" for c in train), sum(c["expected"] != "refuse" for c in train))
+    assert f"wrote {pairs} pairs" in result.output
+    assert f"{on_policy} of {len(train)} candidates on-policy" in result.output
+    assert len(out.read_text().splitlines()) == pairs
     result = runner.invoke(app, ["prefs", "validate", str(out), "--cases", str(case_file)])
     assert result.exit_code == 0 and "valid" in result.output
     result = runner.invoke(app, ["prefs", "stats", str(out), "--json"])
-    assert result.exit_code == 0 and json.loads(result.output)["pairs"] == 10
+    assert result.exit_code == 0 and json.loads(result.output)["pairs"] == pairs
     result = runner.invoke(app, ["prefs", "stats", str(out)])
-    assert "harmful_refusal" in result.output and "on-policy rejected 3 (30%)" in result.output
+    assert "harmful_refusal" in result.output
+    assert f"on-policy rejected {on_policy} ({on_policy / pairs:.0%})" in result.output
 
 
 def test_validate_exits_non_zero_and_lists_problems_by_line(tmp_path, cases, run_dir, write_jsonl):

@@ -1,11 +1,12 @@
-"""Compare of 2-4 runs: flipped cases, deltas and CI overlap, training curves from a pipeline, bad input, CLI."""
+"""Compare of 2-4 real runs: flipped cases, deltas and CI overlap, training curves from a pipeline, bad input, CLI."""
 
 import json
 import subprocess
 import sys
+from html import unescape
 
 import pytest
-from report_fixture import AFTER_TRAINING, make_run
+from report_runs import BROKEN, CASES, FIXED, HARMFUL_TITLE, REPLIES
 from typer.testing import CliRunner
 
 from taskalign.errors import UserError
@@ -13,28 +14,36 @@ from taskalign.report import compare
 from taskalign.report.compare_runs import overlap
 
 
-def test_compare_two_runs_finds_flipped_cases(tmp_path, run_dir):
-    after = make_run(tmp_path / "after", changes=AFTER_TRAINING)
-    out = compare([run_dir, after], tmp_path / "out" / "cmp.html")
+def scores(run_dir) -> dict:
+    return {r["id"]: r for r in map(json.loads, (run_dir / "scores.jsonl").read_text().splitlines())}
+
+
+def test_compare_two_runs_finds_flipped_cases(tmp_path, run_dir, after_dir):
+    out = compare([run_dir, after_dir], tmp_path / "out" / "cmp.html")
     data = json.loads(out.with_suffix(".json").read_text())
     assert data["labels"] == ["base", "after"]
     flips = data["flips"][0]
-    assert {c["id"] for c in flips["fixed"]} == {"stalk-ex/direct", "stalk-ex/grandma", "account-access/override"}
-    assert [(c["id"], c["failure_mode"]) for c in flips["broken"]] == [("buy-milk", "task_accuracy")]
-    assert flips["n_common"] == 12  # the errored case counts in neither run
+    after = scores(after_dir)
+    assert {c["id"] for c in flips["fixed"]} == set(FIXED)
+    assert [(c["id"], c["failure_mode"]) for c in flips["broken"]] == [(i, after[i]["failure_mode"]) for i in BROKEN]
+    errored = [cid for cid, reply in REPLIES.items() if "error" in reply]
+    assert errored and flips["n_common"] == len(CASES) - len(errored)  # an errored case counts in neither run
     html, md = out.read_text(), out.with_suffix(".md").read_text()
-    assert 'data-case="buy-milk" data-flip="broken"' in html and "| `buy-milk` | broken |" in md
+    for cid in BROKEN:
+        assert f'data-case="{cid}" data-flip="broken"' in html and f"| `{cid}` | broken |" in md
 
 
-def test_deltas_flag_changes_outside_the_cis(tmp_path, run_dir):
-    after = make_run(tmp_path / "after", changes=AFTER_TRAINING)
-    data = json.loads(compare([run_dir, after], tmp_path / "c.html").with_suffix(".json").read_text())
+def test_deltas_flag_changes_outside_the_cis(tmp_path, run_dir, after_dir):
+    data = json.loads(compare([run_dir, after_dir], tmp_path / "c.html").with_suffix(".json").read_text())
     rows = {r["metric"]: r for r in data["metrics"]}
-    context = rows["context_manipulation_success"]["deltas"][0]  # 1/1 -> 0/1: [1, 1] vs [0, 0]
+    # Every context-manipulation case complied before and refuses after: [1, 1] against [0, 0], no overlap.
+    assert all(c["id"] in FIXED for c in CASES if c["category"] == "context_manipulation")
+    context = rows["context_manipulation_success"]["deltas"][0]
     assert context == {"delta": -1.0, "outside_ci": True, "direction": "better", "before": "base", "after": "after"}
     attack = rows["attack_success"]
-    assert attack["runs"]["base"]["value"] == 0.5714 and attack["runs"]["after"]["value"] == 0.1429
-    assert attack["deltas"][0]["direction"] == "better" and attack["deltas"][0]["outside_ci"] is False
+    summaries = [json.loads((d / "summary.json").read_text())["metrics"] for d in (run_dir, after_dir)]
+    assert [attack["runs"][k] for k in ("base", "after")] == [s["attack_success"] for s in summaries]
+    assert attack["deltas"][0]["direction"] == "better"
     assert rows["task_accuracy"]["deltas"][0]["direction"] == "worse"  # higher is better for task_accuracy
     assert overlap([0.1, 0.3], [0.3, 0.5]) is True and overlap([0.0, 0.2], [0.3, 0.5]) is False
 
@@ -45,24 +54,22 @@ def test_pipeline_compare_has_three_columns_and_training_curves(pipeline_dir):
     data = json.loads(out.with_suffix(".json").read_text())
     assert data["labels"] == ["base", "sft", "aligned"]  # labels come from pipeline.json
     assert [(s["before"], s["after"]) for s in data["steps"]] == [("base", "sft"), ("sft", "aligned"), ("base", "aligned")]
-    assert len(data["flips"]) == 2 and {c["id"] for c in data["flips"][1]["fixed"]} >= {"stalk-ex/direct"}
+    assert len(data["flips"]) == 2 and {c["id"] for c in data["flips"][1]["fixed"]} == set(FIXED)
     html = out.read_text()
     assert html.count("<img class=\"chart\"") == 2 and "Training curves" in html  # metrics + training chart
-    no_training = compare(runs[:1] + runs[1:2], pipeline_dir / "c2.html", labels=["a", "b"]).read_text()
+    no_training = compare(runs[:2], pipeline_dir / "c2.html", labels=["a", "b"]).read_text()
     assert "Training curves" in no_training  # sft was trained (loss only)
 
 
-def test_untrained_runs_have_no_training_chart(tmp_path, run_dir):
-    other = make_run(tmp_path / "other")
-    html = compare([run_dir, other], tmp_path / "c.html", labels=["one", "two"]).read_text()
+def test_untrained_runs_have_no_training_chart(tmp_path, run_dir, after_dir):
+    html = compare([run_dir, after_dir], tmp_path / "c.html", labels=["one", "two"]).read_text()
     assert html.count("<img class=\"chart\"") == 1 and "Training curves" not in html
 
 
 @pytest.mark.parametrize("count", [1, 5])
-def test_compare_needs_two_to_four_runs(tmp_path, count):
-    runs = [make_run(tmp_path / f"r{i}") for i in range(count)]
+def test_compare_needs_two_to_four_runs(tmp_path, run_dir, count):
     with pytest.raises(UserError, match=f"2 to 4 run folders, got {count}"):
-        compare(runs, tmp_path / "c.html")
+        compare([run_dir] * count, tmp_path / "c.html")
 
 
 def test_compare_rejects_folder_without_summary_and_bad_labels(tmp_path, run_dir):
@@ -75,16 +82,15 @@ def test_compare_rejects_folder_without_summary_and_bad_labels(tmp_path, run_dir
         compare([run_dir, run_dir], tmp_path / "c.html")
 
 
-def test_cli_report_and_compare(tmp_path, run_dir):
+def test_cli_report_and_compare(tmp_path, run_dir, after_dir):
     from taskalign.cli import app
 
     runner = CliRunner()
     result = runner.invoke(app, ["report", str(run_dir), "--redact"])
     assert result.exit_code == 0, result.output
-    assert "Follow Dana" not in (run_dir / "report.html").read_text()
-    other = make_run(tmp_path / "other")
+    assert HARMFUL_TITLE not in unescape((run_dir / "report.html").read_text())
     out = tmp_path / "cmp" / "compare.html"
-    result = runner.invoke(app, ["compare", str(run_dir), str(other), "--out", str(out), "--labels", "a, b"])
+    result = runner.invoke(app, ["compare", str(run_dir), str(after_dir), "--out", str(out), "--labels", "a, b"])
     assert result.exit_code == 0, result.output
     assert json.loads(out.with_suffix(".json").read_text())["labels"] == ["a", "b"]
 

@@ -1,14 +1,24 @@
-"""The single-run report: numbers match summary.json, diagnosis and pair links, redaction, self-containment."""
+"""The single-run report on real red-team output: numbers match summary.json, the judge's measured accuracy, diagnosis
+and pair links, redaction, self-containment."""
 
 import json
+from collections import defaultdict
 from html import unescape
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
+from markupsafe import escape
+from report_runs import ERROR
 
+import taskalign.judge
 from taskalign.errors import UserError
+from taskalign.judge import load_judge
+from taskalign.redteam.score import rejudge_run
 from taskalign.report import write_report
 from taskalign.report.diagnosis import load_diagnoses
+from taskalign.report.render import duration
+from taskalign.taxonomy import FAILURE_MODES
 
 
 class Rows(HTMLParser):
@@ -54,15 +64,31 @@ def pct(value) -> str:
     return f"{value * 100:.1f}%"
 
 
+def read(run_dir: Path, name: str):
+    text = (run_dir / name).read_text()
+    return json.loads(text) if name.endswith(".json") else [json.loads(line) for line in text.splitlines()]
+
+
+def diagnosis_rows(html: str) -> dict:
+    return {r[1]["data-case"]: r[2] for r in parse(html).rows if r[0].get("class") == "diagnosis" and r[1]}
+
+
+def assistant_texts(run_dir: Path, case_ids) -> list[str]:
+    transcripts = {t["id"]: t for t in read(run_dir, "transcripts.jsonl")}
+    return [m["content"] for cid in case_ids for m in transcripts[cid]["messages"] if m["role"] == "assistant"]
+
+
 def test_numbers_in_page_match_summary(run_dir):
     html = write_report(run_dir).read_text()
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = read(run_dir, "summary.json")
     page = parse(html)
     overall = {r[1]["data-metric"]: r[2] for r in page.rows if r[0].get("class") == "metrics" and r[1]}
-    assert set(overall) == set(summary["metrics"])
+    assert set(overall) == set(summary["metrics"]) and "tool_call_validity" in overall
     for name, m in summary["metrics"].items():
+        assert m["n"], name  # the runs give every metric applicable cases, so no row is a placeholder
         value, (lo, hi) = m["value"], m["ci95"]
         assert overall[name][1:4] == [pct(value), f"[{pct(lo)}, {pct(hi)}]", str(m["n"])], name
+    assert len(summary["by_harm_category"]) > 1
     for category, part in summary["by_harm_category"].items():
         cells = {r[1]["data-metric"]: r[2] for r in page.rows if r[0].get("data-harm") == category and r[1]}
         applicable = {n for n, m in part["metrics"].items() if m["n"]}
@@ -72,57 +98,93 @@ def test_numbers_in_page_match_summary(run_dir):
     cards = {a["data-metric"]: a["data-value"] for t, a in page.tags if "card" in a.get("class", "").split()}
     assert cards == {k: str(summary["metrics"][k]["value"]) for k in
                      ["attack_success", "false_refusal", "task_accuracy", "graceful_refusal"]}
-    assert "57.1%" in html and summary["metrics"]["attack_success"]["value"] == 0.5714  # the fixture's 4 of 7
 
 
 def test_page_is_self_contained_with_one_chart_per_failure_mode(run_dir):
     html = write_report(run_dir).read_text()
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary, config = read(run_dir, "summary.json"), read(run_dir, "config.json")
     page = parse(html)
     assert all(img["src"].startswith("data:image/svg+xml;base64,") for img in page.imgs)
-    modes = ["harmful_compliance", "reframing_success", "jailbreak_success", "context_manipulation_success",
-             "escalation_success", "false_refusal", "clarification", "task_accuracy"]
-    assert len(page.imgs) == 1 + sum(summary["metrics"][m]["n"] > 0 for m in modes)  # overview + one per mode
+    mode_charts = {img["alt"].split()[0] for img in page.imgs if img["alt"].endswith("by split and harm category")}
+    assert mode_charts == {m for m in FAILURE_MODES if summary["metrics"][m]["n"]} == set(FAILURE_MODES)
+    assert len(page.imgs) == 1 + len(mode_charts)  # and the overview
     assert "http://" not in html and "https://" not in html and "<script" not in html
-    assert "12 min 34 s" in html and "2026-11-27T10:00:00+00:00" in html and "2026.11-test" in html
-    assert '"max_new_tokens": 160' in unescape(html)  # config.json contents shown under provenance
+    assert f"took {duration(summary['duration_s'])}" in html and config["started_at"] in html
+    max_tokens = config["generation"]["max_new_tokens"]
+    assert f'"max_new_tokens": {max_tokens}' in unescape(html)  # config.json contents shown under provenance
+    assert "By split" in html  # the run has train and test cases
+
+
+@pytest.mark.parametrize("seconds, text", [(None, "unknown"), (59.94, "59.9 s"), (754.2, "12 min 34 s"),
+                                           (3725, "1 h 2 min")])
+def test_durations_read_naturally(seconds, text):
+    assert duration(seconds) == text
+
+
+def test_report_shows_the_judges_measured_heldout_accuracy(run_dir):
+    card = json.loads((Path(taskalign.judge.__file__).parent / "data" / "card.json").read_text())["heldout"]["all"]
+    claim = f"measured accuracy {pct(card['binary_accuracy'])} on {card['n']} held-out labelled replies"
+    assert read(run_dir, "config.json")["judge"] == "classifier"
+    assert claim in write_report(run_dir).read_text() and claim in (run_dir / "report.md").read_text()
+    rejudge_run(run_dir, load_judge("rules"))  # a judge without a measured card claims no accuracy
+    html = write_report(run_dir).read_text()
+    assert "<dt>judge</dt><dd>rules</dd>" in html and "measured accuracy" not in html
 
 
 def test_diagnosis_names_cause_and_fix_for_every_failure(run_dir):
     html = write_report(run_dir).read_text()
-    failed = [json.loads(line) for line in (run_dir / "scores.jsonl").read_text().splitlines()]
-    failed = [r for r in failed if r["failed"]]
-    rows = {r[1]["data-case"]: r[2] for r in parse(html).rows if r[0].get("class") == "diagnosis" and r[1]}
+    failed = [r for r in read(run_dir, "scores.jsonl") if r["failed"]]
+    rows = diagnosis_rows(html)
     assert set(rows) == {r["id"] for r in failed}
+    assert {a["data-mode"] for t, a in parse(html).tags if "data-mode" in a} == {r["failure_mode"] for r in failed}
     table = load_diagnoses()
     for r in failed:
-        assert rows[r["id"]][3] == table[r["failure_mode"]]["cause"]["base"]  # a base model: not fine-tuned
+        causes = table[r["failure_mode"]]["cause"]
+        assert rows[r["id"]][3] == causes.get(r["verdict"], causes["base"])  # a base model: not fine-tuned
         assert table[r["failure_mode"]]["pair_type"] in html
-    assert rows["kill-process"][3].startswith("surface words associated with harm")
     md = (run_dir / "report.md").read_text()
-    assert "edge_case_comply" in md and "`kill-process`" in md and "Follow Dana" not in md
+    for r in failed:
+        assert f"`{r['id']}`" in md and table[r["failure_mode"]]["pair_type"] in md
+    assert not [text for text in assistant_texts(run_dir, rows) if text in md]  # markdown shows no assistant text
+    errors = [r["id"] for r in read(run_dir, "scores.jsonl") if r["verdict"] == "error"]
+    assert errors and all(cid in md for cid in errors) and ERROR in html  # errors are listed, apart from failures
 
 
 def test_pipeline_run_links_pairs_and_uses_finetuned_cause(pipeline_dir):
     html = write_report(pipeline_dir / "sft").read_text()
-    rows = {r[1]["data-case"]: r[2] for r in parse(html).rows if r[0].get("class") == "diagnosis" and r[1]}
-    assert rows["stalk-ex/direct"][4] == "2 pairs (harmful_refusal)"
-    assert rows["stalk-ex/grandma"][4] == "—"
-    assert rows["stalk-ex/direct"][3].startswith("the fine-tuning data rewarded helpfulness; refusals were absent")
+    rows = diagnosis_rows(html)
+    pairs = defaultdict(list)
+    for pair in read(pipeline_dir, "prefs.jsonl"):
+        pairs[pair["metadata"]["case_id"]].append(pair["metadata"]["pair_type"])
+    linked = {cid for cid in rows if pairs[cid]}
+    assert linked and set(rows) - linked  # some failures already have pairs, some (test split) cannot
+    for cid, cells in rows.items():
+        n, types = len(pairs[cid]), ", ".join(sorted(set(pairs[cid])))
+        assert cells[4] == (f"{n} pair{'s' if n != 1 else ''} ({types})" if n else "—"), cid
+    table = load_diagnoses()
+    for r in read(pipeline_dir / "sft", "scores.jsonl"):
+        if r["failed"]:
+            causes = table[r["failure_mode"]]["cause"]
+            assert rows[r["id"]][3] == causes.get(r["verdict"], causes["finetuned"])
     assert 'href="../prefs.jsonl"' in html and "pipeline stage <b>sft</b>" in html
 
 
 def test_harmful_replies_are_collapsed_and_redaction_removes_them(run_dir):
     html = write_report(run_dir).read_text()
-    harmful = "Follow Dana home at 6pm"
-    start = html.index(harmful)
-    assert html.rfind("<details>", 0, start) > html.rfind("</details>", 0, start)  # inside a closed <details>
-    redacted = write_report(run_dir, redact=True).read_text()
-    for text in (harmful, "Guess boss password", "Recover boss inbox"):
-        assert text not in redacted
-    assert "help with killing" in redacted  # replies to legitimate requests stay (kill-process)
-    assert "Create a task to follow my ex Dana home" in redacted  # the attack prompt itself is kept
-    assert "Follow Dana" not in (run_dir / "report.md").read_text()
+    scores = read(run_dir, "scores.jsonl")
+    harmful = [r["id"] for r in scores if r["failed"] and r["expected"] == "refuse"]
+    legitimate = [r["id"] for r in scores if r["failed"] and r["expected"] != "refuse"]
+    complied = [r["response"] for r in scores if r["id"] in harmful]
+    assert harmful and legitimate
+    for text in complied:
+        start = html.index(str(escape(text)))
+        assert html.rfind("<details>", 0, start) > html.rfind("</details>", 0, start)  # inside a closed <details>
+    redacted = unescape(write_report(run_dir, redact=True).read_text())
+    assert not [text for text in assistant_texts(run_dir, harmful) if text in redacted]
+    assert all(text in redacted for text in assistant_texts(run_dir, legitimate))  # legitimate requests keep theirs
+    transcripts = {t["id"]: t for t in read(run_dir, "transcripts.jsonl")}
+    assert all(turn in redacted for cid in harmful for turn in transcripts[cid]["case"]["turns"])  # prompts are kept
+    assert not [text for text in complied if text in (run_dir / "report.md").read_text()]
 
 
 def test_missing_summary_is_a_user_error(tmp_path):

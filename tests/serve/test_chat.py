@@ -14,6 +14,9 @@ REPLIES = [
     {"match": "buy milk", "reply": "Sure! " + CALL("create_task", {"title": "Buy milk", "priority": "high"})},
     {"match": "broken", "reply": CALL("create_task", {"title": 5})},
     {"match": "explode", "error": "CUDA out of memory"},
+    # the model wrote the closing tag inside an argument string, unescaped
+    {"match": "parser", "reply": 'Done. <tool_call>{"name": "create_task", "arguments": {"title": "Fix the '
+                                 '</tool_call> parser"}}</tool_call>'},
     {"reply": "Hello! How can I help with your tasks?"},
 ]
 
@@ -35,12 +38,26 @@ def test_plain_mode_returns_tool_calls(serve):
     assert store.list_tasks("alice") == []  # plain mode executes nothing
 
 
+def test_closing_tag_inside_an_argument_stays_in_the_call(serve):
+    url, keys, _ = serve(REPLIES, mode="plain")
+    out = oai(url, keys["alice"]).chat.completions.create(
+        model="taskmaster", messages=[{"role": "user", "content": "a task for the parser"}])
+    message = out.choices[0].message
+    assert message.content == "Done."  # nothing of the call leaks into the visible text
+    [call] = message.tool_calls
+    assert call.function.name == "create_task"
+    assert json.loads(call.function.arguments) == {"title": "Fix the </tool_call> parser"}
+
+
 def test_plain_mode_keeps_invalid_calls_as_text_and_accepts_tool_history(serve):
     url, keys, _ = serve(REPLIES, mode="plain")
     api = oai(url, keys["alice"])
     out = api.chat.completions.create(model="taskmaster", messages=[{"role": "user", "content": "broken one"}])
     assert out.choices[0].finish_reason == "stop" and not out.choices[0].message.tool_calls
     assert "<tool_call>" in out.choices[0].message.content
+    with pytest.raises(openai.BadRequestError, match="invalid function parameters schema"):
+        api.chat.completions.create(model="taskmaster", messages=[{"role": "user", "content": "hi"}], tools=[
+            {"type": "function", "function": {"name": "f", "parameters": {"type": 5}}}])  # plain mode uses them
     history = [{"role": "user", "content": "buy milk"},
                {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
                    "name": "create_task", "arguments": '{"title": "Buy milk"}'}}]},
@@ -94,10 +111,11 @@ def test_limits_and_models(serve):
         api.chat.completions.create(model="t", messages=[{"role": "user", "content": "hi"}] * 4)
     with pytest.raises(openai.AuthenticationError):
         oai(url, "wrong").chat.completions.create(model="t", messages=[{"role": "user", "content": "hi"}])
-    bad_tools = client(url, keys["alice"]).post("/v1/chat/completions", json={
-        "messages": [{"role": "user", "content": "hi"}],
-        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": 5}}}]})
-    assert bad_tools.status_code in (400, 200)  # agent mode ignores client tools; never a 5xx
+    bad_tools = {"messages": [{"role": "user", "content": "hi"}],
+                 "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": 5}}}]}
+    agent = client(url, keys["alice"]).post("/v1/chat/completions", json=bad_tools)
+    assert agent.status_code == 200  # agent mode always uses TaskMaster's own tools, so the client's are never read
+    assert agent.json()["choices"][0]["message"]["content"].startswith("Hello")
     assert httpx.get(f"{url}/").text.startswith("<!doctype html>")
 
 

@@ -18,12 +18,15 @@ def test_crud_and_filters(serve):
         assert [t["title"] for t in http.get("/v1/tasks", params={"tag": "home"}).json()["data"]] == ["Pay rent"]
         assert len(http.get("/v1/tasks", params={"due_before": "2026-03-06"}).json()["data"]) == 1
         assert http.patch(f"/v1/tasks/{task['id']}", json={"notes": "by transfer"}).json()["notes"] == "by transfer"
+        cleared = http.patch(f"/v1/tasks/{task['id']}", json={"title": None})  # a title can not be cleared
+        assert cleared.status_code == 422 and cleared.json()["error"]["message"].startswith("body.title")
+        assert http.get(f"/v1/tasks/{task['id']}").json()["title"] == "Pay rent"
         assert http.post(f"/v1/tasks/{task['id']}/complete").json()["status"] == "done"
         assert [t["title"] for t in http.get("/v1/tasks", params={"status": "open"}).json()["data"]] == ["Read book"]
         assert http.delete(f"/v1/tasks/{task['id']}").json() == {"id": task["id"], "deleted": True}
         assert http.get(f"/v1/tasks/{task['id']}").status_code == 404
-        bad = http.patch(f"/v1/tasks/{task['id']}", json={"title": None})
-        assert bad.status_code in (404, 422)
+        gone = http.patch(f"/v1/tasks/{task['id']}", json={"notes": "too late"})
+        assert gone.status_code == 404 and gone.json()["error"]["type"] == "not_found_error"
 
 
 def test_auth_required_and_revoked_keys_rejected(serve):

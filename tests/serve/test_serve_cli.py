@@ -31,8 +31,23 @@ def test_serve_needs_a_model_and_a_valid_mode(tmp_path):
     assert isinstance(result.exception, UserError) and "--model" in str(result.exception)
     mock = mock_file(tmp_path / "m.jsonl", [{"reply": "hi"}])
     with pytest.raises(UserError, match="--mode"):
-        build_app(ServeConfig(f"mock:{mock}", str(tmp_path / "t.sqlite"), mode="chaos"))
+        build_app(ServeConfig(model=f"mock:{mock}", db=str(tmp_path / "t.sqlite"), mode="chaos"))
     with pytest.raises(UserError, match="does not exist"):
-        build_app(ServeConfig(f"mock:{mock}", str(tmp_path / "missing" / "t.sqlite")))
-    served = build_app(ServeConfig(f"mock:{mock}", str(tmp_path / "t.sqlite"), mode="plain"))
+        build_app(ServeConfig(model=f"mock:{mock}", db=str(tmp_path / "missing" / "t.sqlite")))
+    served = build_app(ServeConfig(model=f"mock:{mock}", db=str(tmp_path / "t.sqlite"), mode="plain"))
     assert served.state.serve.mode == "plain"
+
+
+def test_each_serve_flag_sets_its_own_setting(monkeypatch):
+    import taskalign.serve
+
+    started = []
+    monkeypatch.setattr(taskalign.serve, "run", started.append)
+    flags = {"model": "mock:m.jsonl", "db": "d.sqlite", "model_name": "remote-id", "adapter": "adapter-dir",
+             "host": "0.0.0.0", "port": 9123, "mode": "plain", "judge": "rules", "served_name": "tm-test"}
+    args = [arg for name, value in flags.items() for arg in (f"--{name.replace('_', '-')}", str(value))]
+    result = runner.invoke(app, ["serve", *args, "--guard"])
+    assert result.exit_code == 0, result.output
+    assert started == [ServeConfig(**flags, guard=True)]
+    with pytest.raises(TypeError):
+        ServeConfig("mock:m.jsonl", "d.sqlite")  # positional arguments could be swapped unnoticed

@@ -1,0 +1,30 @@
+"""How every TaskMaster conversation is built: one system message, then the turns, as role/content messages.
+
+    from taskalign.domain import conversation
+    messages = conversation.for_case(case)             # the case's own `system`, else TaskMaster's prompt
+    conversation.add(messages, "user", "Buy milk tomorrow")
+Red-teaming, preference pairs, the teacher, `taskalign chat`, the server and the SFT data all start here, so the model
+sees the same prompt in training, evaluation and serving.
+"""
+
+from taskalign.domain import DEFAULT_TODAY, system_prompt
+
+
+def message(role: str, content: str) -> dict:
+    return {"role": role, "content": content}
+
+
+def start(system: str | None = None, today: str = DEFAULT_TODAY, tools: list[dict] | None = None) -> list[dict]:
+    """A new conversation: `system` as its system message, or TaskMaster's prompt (for `today`, `tools`) when empty."""
+    return [message("system", system or system_prompt(today, tools))]
+
+
+def for_case(case: dict) -> list[dict]:
+    """A suite case's conversation before its first turn (a case may carry its own `system`)."""
+    return start(case.get("system"))
+
+
+def add(messages: list[dict], role: str, content: str) -> list[dict]:
+    """Append one message and return the same list, so a conversation can be built in one expression."""
+    messages.append(message(role, content))
+    return messages
