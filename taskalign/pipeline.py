@@ -20,8 +20,9 @@ import yaml
 from rich.console import Console
 
 from taskalign.errors import UserError
-from taskalign.files import write_json_atomic
+from taskalign.files import read_json, read_yaml, write_json_atomic
 from taskalign.train import common
+from taskalign.typecheck import typed_values
 
 console = Console()
 PROFILES = Path(__file__).with_name("pipeline.yaml")
@@ -38,6 +39,8 @@ class PipelineConfig:
 
 
 def load_settings(config: PipelineConfig) -> dict:
+    """The profile's sections, overridden by the --config file's and --model; every section is checked (keys and value
+    types) here, before any stage runs or writes."""
     profiles = yaml.safe_load(PROFILES.read_text())
     if config.profile not in profiles:
         raise UserError(f"Unknown --profile {config.profile!r}; choose one of {', '.join(profiles)}.")
@@ -46,15 +49,45 @@ def load_settings(config: PipelineConfig) -> dict:
         path = Path(config.config)
         if not path.is_file():
             raise UserError(f"--config {path} does not exist.")
-        for key, value in (yaml.safe_load(path.read_text()) or {}).items():
+        for key, value in read_yaml(path).items():
             if key not in SECTIONS:
                 raise UserError(f"{path}: unknown key {key!r}; use one of {', '.join(SECTIONS)}.")
-            settings[key] = {**settings.get(key, {}), **value} if isinstance(value, dict) else value
+            if key == "model" or value is None:  # an empty section keeps the profile's
+                settings[key] = value if key == "model" else settings.get(key, {})
+            elif not isinstance(value, dict):
+                raise UserError(f"{path}: section {key!r} must be a mapping of settings (key: value), not {value!r}.")
+            else:
+                settings[key] = {**settings.get(key, {}), **value}
     if config.model:
         settings["model"] = config.model
+    return check_sections(settings, str(config.config or PROFILES))
+
+
+def check_sections(settings: dict, where: str) -> dict:
+    """Each section's keys and value types, as the stage that takes it would see them; returns the typed settings."""
+    if not isinstance(settings.get("model"), str):
+        raise UserError(f"{where}: model must be a model spec (a string), not {settings.get('model')!r}.")
     for key, settings_class in training_settings().items():  # fail now, not after the first red-team stage
-        common.build_settings(settings_class, settings[key], f"{config.config or PROFILES}, section {key}")
+        common.build_settings(settings_class, settings[key], f"{where}, section {key}")
+    hints = section_types()
+    for key in hints:
+        settings[key] = typed_values(settings[key], hints[key], f"{where}, section {key}")
     return settings
+
+
+def section_types() -> dict:
+    """{section: {setting: type}} for the red-team and prefs sections (what RedteamConfig and prefs.build take)."""
+    import inspect
+    import typing
+
+    from taskalign.prefs.build import build
+    from taskalign.redteam.runner import RedteamConfig
+
+    redteam = {k: v for k, v in typing.get_type_hints(RedteamConfig).items() if k not in ("model", "out", "judge")}
+    hints = typing.get_type_hints(build)
+    prefs = {name: hints.get(name, str | None) for name in inspect.signature(build).parameters
+             if name not in ("run_dir", "cases", "out", "notes")}
+    return {"base_eval": redteam, "eval": redteam, "prefs_eval": redteam, "prefs": prefs}
 
 
 def training_settings() -> dict:
@@ -70,7 +103,7 @@ class Stages:
 
     def __init__(self, out: Path):
         self.out, self.path = out, out / "stages.json"
-        self.state = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        self.state = read_json(self.path, dict) if self.path.is_file() else {}
 
     def run(self, name: str, inputs: dict, fn, output: Path | None = None, after: tuple[str, ...] = ()):
         upstream = [self.state[a]["fingerprint"] for a in after]
@@ -107,14 +140,14 @@ def _redteam(model: str, out: Path, section: dict, judge: str) -> str:
 
 
 PACKAGE = Path(__file__).parent
-SHARED = ("errors.py", "files.py", "domain", "models")
+SHARED = ("errors.py", "files.py", "typecheck.py", "domain", "models")
 # The taskalign code and data each stage runs (its imports, followed through): part of the stage's fingerprint.
 TAXONOMY = ("taxonomy.py", "taxonomy.yaml")
 STAGE_CODE = {
     "redteam": SHARED + TAXONOMY + ("redteam", "judge", "suite", "report"),
     "train": SHARED + ("train",),
     "prefs": SHARED + TAXONOMY + ("prefs", "judge", "suite", "train", "redteam", "report"),
-    "compare": ("errors.py", "files.py") + TAXONOMY + ("report",),
+    "compare": ("errors.py", "files.py") + TAXONOMY + ("report", "domain", "suite"),
 }
 
 
@@ -187,7 +220,7 @@ def run(config: PipelineConfig) -> Path:
 
 def results_table(out: Path, runs: dict) -> dict:
     """metric -> {run label: value} from each run's summary (the runs use the test split only)."""
-    summaries = {label: json.loads((out / d / "summary.json").read_text()) for label, d in runs.items()}
+    summaries = {label: read_json(out / d / "summary.json", dict) for label, d in runs.items()}
     first = next(iter(summaries.values()))
     return {m: {label: s["metrics"][m]["value"] for label, s in summaries.items()} for m in first["metrics"]}
 

@@ -1,10 +1,12 @@
 """Shared fixtures: a tiny random Llama with a small BPE tokenizer trained on the spot (no downloads), headless
-Chromium driven by Playwright (Debian's browser, never a download), and helpers."""
+Chromium driven by Playwright (Debian's browser, never a download), and the CLI runner."""
 
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -58,6 +60,25 @@ def write_jsonl(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """Run `taskalign ARGS` in-process through its real entry point (a UserError becomes one line and exit code 2);
+    returns code, out and err."""
+    from taskalign.cli import main
+
+    def run(*args) -> SimpleNamespace:
+        monkeypatch.setattr(sys, "argv", ["taskalign", *map(str, args)])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        captured = capsys.readouterr()
+        return SimpleNamespace(code=code, out=captured.out, err=captured.err)
+
+    return run
 
 
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",

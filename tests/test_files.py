@@ -204,3 +204,79 @@ def test_redteam_run_whose_reply_holds_u2028_resumes_rejudges_and_reports(tmp_pa
     result = runner.invoke(app, ["report", str(out)])
     assert result.exit_code == 0, result.output
     assert "Anything else?" in (out / "report.html").read_text(encoding="utf-8")  # the failure, shown in full
+
+
+# What a user's file may hold: JSON only (no NaN, no lone surrogates), nested within reason.
+
+@pytest.mark.parametrize("text, problem", [
+    ('{"score": NaN}', "holds NaN"), ('{"w": Infinity}', "holds Infinity"), ('{"w": [-Infinity]}', "holds -Infinity"),
+    ('{"reply": "a \\ud800 b"}', "lone surrogate"), ('{"\\udc00": "key"}', "lone surrogate"),
+    ('{"reply": "\\ude00\\ud83d"}', "lone surrogate"),   # a pair in the wrong order is two lone halves
+    ("[" * 100_000 + "]" * 100_000, files.TOO_DEEP),
+])
+def test_a_user_file_rejects_what_json_lacks_naming_the_line(tmp_path, text, problem):
+    path = raw_jsonl(tmp_path / "u.jsonl", [{"reply": "fine"}, text])
+    with pytest.raises(UserError) as info:
+        files.read_rows(path, "mock reply")
+    assert f"{path} line 2: " in str(info.value) and problem in str(info.value) and "\n" not in str(info.value)
+
+
+def test_own_files_keep_nan_and_lone_surrogates(tmp_path):
+    path = raw_jsonl(tmp_path / "own.jsonl", ['{"loss": NaN, "reply": "a \\ud800 b"}'])
+    [row] = files.read_jsonl(path)
+    assert row["loss"] != row["loss"] and row["reply"] == "a \ud800 b"
+
+
+def test_an_escaped_surrogate_pair_is_one_character(tmp_path):
+    path = raw_jsonl(tmp_path / "u.jsonl", ['{"reply": "smile \\ud83d\\ude00"}'])
+    assert files.read_rows(path, "mock reply") == [(1, {"reply": "smile \U0001F600"})]
+
+
+def test_writers_escape_a_lone_surrogate_and_the_record_reads_back(tmp_path):
+    row = {"id": "x", "reply": "model said \ud800 then \u2028 more", "emoji": "\U0001F600"}
+    files.write_jsonl_atomic(tmp_path / "a.jsonl", [row, {"id": "plain \u2028"}])
+    with files.Appender(tmp_path / "b.jsonl") as out:
+        out.write(row)
+    files.write_json_atomic(tmp_path / "c.json", row)
+    files.write_text_atomic(tmp_path / "d.md", f"reply: {row['reply']}\n")
+    assert files.read_jsonl(tmp_path / "a.jsonl") == [row, {"id": "plain \u2028"}]
+    assert files.read_jsonl(tmp_path / "b.jsonl") == [row] and files.read_json(tmp_path / "c.json") == row
+    assert "\\ud800" in (tmp_path / "d.md").read_text(encoding="utf-8")
+    first, second = (tmp_path / "a.jsonl").read_text(encoding="utf-8").split("\n")[:2]
+    assert first.isascii() and "\u2028" in second  # only the record with a lone surrogate is escaped
+
+
+def test_read_json_checks_depth_and_top_level(tmp_path):
+    (tmp_path / "deep.json").write_text('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(UserError, match=r"deep\.json is nested too deeply"):
+        files.read_json(tmp_path / "deep.json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    assert files.read_json(tmp_path / "list.json") == [1, 2]
+    with pytest.raises(UserError, match=r"list\.json must hold a JSON object, not a list"):
+        files.read_json(tmp_path / "list.json", dict)
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"beta: 0.2\ndpo: {warmup_steps: [1\nseed: 1\n", r"c\.yaml line 3: expected ',' or '\]', but got ':' "
+                                                      r"\(while parsing a flow sequence that starts on line 2\)"),
+    (b"a: b: c\n", r"c\.yaml line 1: mapping values are not allowed here"),
+    (b"# caf\xe9\nbeta: 1\n", r"c\.yaml line 1 is not UTF-8 text"),
+    ("beta: 1\n".encode("utf-16"), r"c\.yaml line 1 is not UTF-8 text"),
+    (b"beta: " + b"[" * 100_000 + b"]" * 100_000 + b"\n", r"c\.yaml is nested too deeply"),
+    (b"- beta\n", r"c\.yaml must be a YAML mapping \(key: value lines\), not a list"),
+    (b"just text\n", r"c\.yaml must be a YAML mapping .* not a str"),
+])
+def test_read_yaml_errors_are_one_sentence_naming_file_and_line(tmp_path, data, message):
+    (tmp_path / "c.yaml").write_bytes(data)
+    with pytest.raises(UserError, match=message) as info:
+        files.read_yaml(tmp_path / "c.yaml")
+    assert "\n" not in str(info.value)
+
+
+def test_read_yaml_reads_bom_crlf_and_empty_files(tmp_path):
+    (tmp_path / "w.yaml").write_bytes(b"\xef\xbb\xbfbeta: 0.2\r\nnote: \"a\xe2\x80\xa8b\"\r\n")
+    assert files.read_yaml(tmp_path / "w.yaml") == {"beta": 0.2, "note": "a\u2028b"}
+    (tmp_path / "e.yaml").write_text("# only a comment\n")
+    assert files.read_yaml(tmp_path / "e.yaml") == {}
+    with pytest.raises(UserError, match="Config file .*nope.yaml does not exist"):
+        files.read_yaml(tmp_path / "nope.yaml", "Config")

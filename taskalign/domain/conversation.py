@@ -28,3 +28,13 @@ def add(messages: list[dict], role: str, content: str) -> list[dict]:
     """Append one message and return the same list, so a conversation can be built in one expression."""
     messages.append(message(role, content))
     return messages
+
+
+def messages_problem(messages, field: str = "messages") -> str | None:
+    """Why `messages` is not a non-empty list of {"role": str, "content": str} objects, or None when it is."""
+    if not isinstance(messages, list) or not messages:
+        return f"'{field}' must be a non-empty list of messages ({{\"role\": ..., \"content\": ...}} objects)"
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+            return f"{field}[{i}] must be an object with string 'role' and 'content', not {str(m)[:60]}"
+    return None

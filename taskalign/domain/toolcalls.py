@@ -135,11 +135,15 @@ def _to_call(body: str, closed: bool, schemas: dict[str, dict] | None) -> ToolCa
     return call
 
 
+# "format": "date" means a real calendar date: 2024-02-30 matches the pattern but is no day.
+DATES = jsonschema.FormatChecker(["date"])
+
+
 def validate_call(name: str, arguments: dict, schemas: dict[str, dict]) -> tuple[bool, str | None]:
     if name not in schemas:
         return False, f"unknown tool {name!r}"
     try:
-        jsonschema.validate(arguments, schemas[name])
+        jsonschema.validate(arguments, schemas[name], format_checker=DATES)
     except jsonschema.ValidationError as exc:
         return False, f"arguments do not match the {name} schema: {exc.message[:120]}"
     return True, None

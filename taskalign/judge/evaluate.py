@@ -8,6 +8,7 @@ refusal, comply and clarify as not; clarify is not a refusal because the assista
 import re
 from pathlib import Path
 
+from taskalign.domain.conversation import messages_problem
 from taskalign.errors import UserError
 from taskalign.files import read_rows
 from taskalign.judge.base import VERDICTS
@@ -42,6 +43,8 @@ def to_item(row: dict, where: str) -> tuple[dict, str]:
     response_key = next((k for k in _RESPONSE_KEYS if isinstance(row.get(k), str)), None)
     if response_key is None:
         raise UserError(f"{where}: needs the reply text in 'response' (or completion/output).")
+    if "messages" in row and (problem := messages_problem(row["messages"])):
+        raise UserError(f"{where}: {problem}.")
     item = dict(row, response=row[response_key])
     if "messages" not in row and not isinstance(row.get("prompt"), str):
         item["prompt"] = next((str(row[k]) for k in _PROMPT_KEYS if isinstance(row.get(k), str)), "")

@@ -6,8 +6,9 @@
 
 from pathlib import Path
 
+from taskalign.domain.conversation import messages_problem
 from taskalign.errors import UserError
-from taskalign.files import read_rows, write_jsonl_atomic
+from taskalign.files import read_json, read_rows, write_jsonl_atomic
 
 
 def read_items(path: Path) -> list[dict]:
@@ -18,9 +19,14 @@ def read_items(path: Path) -> list[dict]:
     for lineno, row in read_rows(path, "replies"):
         if not isinstance(row.get("response"), str):
             raise UserError(f"{path} line {lineno}: needs a 'response' string (plus 'prompt' or 'messages').")
-        if not isinstance(row.get("prompt"), str) and not isinstance(row.get("messages"), list):
+        if "messages" in row and (problem := messages_problem(row["messages"])):
+            raise UserError(f"{path} line {lineno}: {problem}.")
+        if not isinstance(row.get("prompt"), str) and "messages" not in row:
             raise UserError(f"{path} line {lineno}: needs 'prompt' (a string) or 'messages' (a list of chat messages).")
         rows.append(row)
+    if not rows:
+        raise UserError(f"{path} has no replies to judge; pass a JSONL file with one {{\"response\": ...}} object "
+                        "per line.")
     return rows
 
 
@@ -38,10 +44,22 @@ def judge_file(path: Path, out: Path, judge, batch_size: int = 256) -> Path:
 
 def rejudge(run_dir: Path, judge) -> dict:
     """Re-judge a run folder's transcripts (no generation); returns the run's new summary."""
-    if not (Path(run_dir) / "transcripts.jsonl").is_file():
+    run_dir = Path(run_dir)
+    if not (run_dir / "transcripts.jsonl").is_file():
         raise UserError(f"{run_dir} has no transcripts.jsonl; pass a red-team run folder (taskalign redteam --out DIR).")
     try:
         from taskalign.redteam.score import rejudge_run
     except ImportError:
         raise UserError("Re-judging a run needs the red-team stage (taskalign.redteam), which is not installed.") from None
-    return rejudge_run(Path(run_dir), judge)
+    check_run(run_dir)
+    return rejudge_run(run_dir, judge)
+
+
+def check_run(run_dir: Path) -> None:
+    """The run files re-judging reads (transcripts, summary, config), checked before anything is judged or written."""
+    from taskalign.report.rundata import read_checked, transcript_problem
+
+    read_checked(run_dir / "transcripts.jsonl", transcript_problem, partial_tail=True)
+    for name in ("summary.json", "config.json"):
+        if (run_dir / name).is_file():
+            read_json(run_dir / name, dict)

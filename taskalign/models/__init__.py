@@ -4,10 +4,10 @@
     | openai:<base_url> | mock:<file.jsonl>
 """
 
-import json
 from pathlib import Path
 
 from taskalign.errors import UserError
+from taskalign.files import read_json
 from taskalign.models.base import ChatModel, GenerationConfig, Reply
 
 __all__ = ["ChatModel", "GenerationConfig", "Reply", "load_model", "resolve_hf"]
@@ -41,7 +41,7 @@ def resolve_hf(spec: str, adapter: str | None = None) -> tuple[str, str | None]:
 
 def _run_model(run_dir: Path) -> str:
     """A red-team run folder (e.g. runs/demo/aligned) stands for the Hugging Face model it evaluated."""
-    model = json.loads((run_dir / "config.json").read_text()).get("model")
+    model = read_json(run_dir / "config.json", dict).get("model")
     if not isinstance(model, str) or model.startswith(("openai:", "mock:")):
         raise UserError(f"{run_dir} is a red-team run of {model!r}, not of a local model; pass that model's spec instead.")
     return model

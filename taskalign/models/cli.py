@@ -4,6 +4,7 @@ import json
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 
 from taskalign.domain import conversation
@@ -20,14 +21,15 @@ def register(app: typer.Typer) -> None:
 
 
 def show_reply(reply) -> None:
+    """The reply as text (brackets in it are shown, never read as rich markup) and each tool call as a panel."""
     if reply.error:
-        console.print(f"[red]error:[/red] {reply.error}")
+        console.print(f"[red]error:[/red] {escape(reply.error)}")
         return
     from taskalign.domain.toolcalls import strip_tool_calls
 
     text = strip_tool_calls(reply.text)
     if text:
-        console.print(f"[bold cyan]TaskMaster:[/bold cyan] {text}")
+        console.print(f"[bold cyan]TaskMaster:[/bold cyan] {escape(text)}")
     for call in reply.tool_calls:
         body = json.dumps({"name": call.name, "arguments": call.arguments}, ensure_ascii=False)
         title = "tool call" if call.valid else f"invalid tool call: {call.error}"
@@ -44,18 +46,24 @@ def chat(
     max_new_tokens: int = typer.Option(160, help="Longest reply in tokens."),
     temperature: float = typer.Option(0.0, help="0 is greedy."),
 ):
-    """Chat with a model as TaskMaster (one-shot with -m, or interactive)."""
+    """Chat with a model as TaskMaster (one-shot with -m, or interactive); exits 2 when a reply was an error."""
     from taskalign.models import load_model
 
     llm = load_model(model, model_name=model_name, adapter=adapter)
     config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, batch_size=1)
     messages = conversation.start(system)
     turns = iter(message) if message else _ask()
-    for text in turns:
-        reply = llm.generate([conversation.add(messages, "user", text)], config)[0]
-        show_reply(reply)
-        conversation.add(messages, "assistant", reply.text)
-    llm.close()
+    failed = False
+    try:
+        for text in turns:
+            reply = llm.generate([conversation.add(messages, "user", text)], config)[0]
+            show_reply(reply)
+            failed = failed or bool(reply.error)
+            conversation.add(messages, "assistant", reply.text)
+    finally:
+        llm.close()
+    if failed:
+        raise typer.Exit(2)
 
 
 def _ask():

@@ -6,12 +6,12 @@
 """
 
 import functools
-import json
 import os
 import time
 from pathlib import Path
 
 from taskalign.errors import UserError
+from taskalign.files import read_json
 from taskalign.models.base import ChatModel, GenerationConfig, Reply
 
 
@@ -19,7 +19,7 @@ def adapter_base(path: Path) -> str | None:
     """The base model an adapter folder was trained on (taskalign's note first, then PEFT's own config)."""
     for name, key in (("taskalign_model.json", "base"), ("adapter_config.json", "base_model_name_or_path")):
         if (path / name).is_file():
-            return json.loads((path / name).read_text()).get(key)
+            return read_json(path / name, dict).get(key)
     return None
 
 

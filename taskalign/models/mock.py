@@ -19,8 +19,8 @@ class MockModel(ChatModel):
         self.by_id, self.by_match, self.default = {}, [], None
         self.calls = 0
         for lineno, row in _read_rows(Path(path)):
-            if "reply" not in row and "error" not in row:
-                raise UserError(f"{path} line {lineno}: a mock row needs a 'reply' or an 'error' key.")
+            if problem := _row_problem(row):
+                raise UserError(f"{path} line {lineno}: {problem}.")
             if "id" in row:
                 self.by_id[(str(row["id"]), row.get("turn"))] = row
             elif "match" in row:
@@ -43,7 +43,7 @@ class MockModel(ChatModel):
             self.calls += 1
             start = time.perf_counter()
             row = self._lookup(conversation, key)
-            time.sleep(float((row or {}).get("delay_s", 0)))  # scripted latency, for concurrency and resume tests
+            time.sleep((row or {}).get("delay_s", 0))  # scripted latency, for concurrency and resume tests
             if row is None:
                 replies.append(Reply.failed(f"mock has no reply for {key or 'this conversation'}"))
             elif row.get("error"):
@@ -53,6 +53,15 @@ class MockModel(ChatModel):
                 replies.append(Reply.from_text(text, completion_tokens=len(text.split()),
                                                latency_s=time.perf_counter() - start, finish_reason="stop"))
         return replies
+
+
+def _row_problem(row: dict) -> str | None:
+    if "reply" not in row and "error" not in row:
+        return "a mock row needs a 'reply' or an 'error' key"
+    delay = row.get("delay_s", 0)
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= 3600:
+        return f"'delay_s' must be a number of seconds from 0 to 3600, not {delay!r}"
+    return None
 
 
 def _read_rows(path: Path):

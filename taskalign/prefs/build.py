@@ -11,11 +11,12 @@ from collections import defaultdict
 from pathlib import Path
 
 from taskalign.errors import UserError
-from taskalign.files import read_rows, write_jsonl_atomic
+from taskalign.files import write_jsonl_atomic
 from taskalign.domain.toolcalls import OPEN
 from taskalign.prefs.bank import extra_cases as load_extra_cases
 from taskalign.prefs.pairs import SAFETY_TYPES, failing_reply, generated_anchors, make_pair
 from taskalign.prefs.quality import judge_verdicts
+from taskalign.report.rundata import read_checked, score_problem, transcript_problem
 from taskalign.suite.schema import CATEGORIES
 from taskalign.suite.strategies import load_strategies
 
@@ -31,18 +32,10 @@ def read_run(run_dir: Path) -> dict[str, dict]:
     if not spath.is_file():
         raise UserError(f"{run_dir} has no scores.jsonl; score the run first with `taskalign judge {run_dir}`.")
     records = {}
-    for lineno, row in read_rows(tpath, "transcripts", partial_tail=True):  # appended: a kill may cut the last line
-        messages = row.get("messages")
-        if not isinstance(row.get("id"), str) or not isinstance(messages, list) or not all(
-                isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
-                for m in messages):
-            raise UserError(f"{tpath} line {lineno}: needs an 'id' string and a 'messages' list of "
-                            "{role, content} objects; rerun `taskalign redteam` to rewrite it.")
-        case = row.get("case") if isinstance(row.get("case"), dict) else None
-        records[row["id"]] = {"case": case, "messages": messages, "error": row.get("error"), "score": None}
-    for lineno, row in read_rows(spath, "scores"):
-        if not isinstance(row.get("id"), str):
-            raise UserError(f"{spath} line {lineno}: a score row needs an 'id' string; rerun `taskalign judge {run_dir}`.")
+    for row in read_checked(tpath, transcript_problem, partial_tail=True):  # appended: a kill may cut the last line
+        records[row["id"]] = {"case": row["case"], "messages": row["messages"], "error": row.get("error"),
+                              "score": None}
+    for row in read_checked(spath, score_problem):
         if row["id"] in records:
             records[row["id"]]["score"] = row
     return records

@@ -8,6 +8,7 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
+from taskalign.domain.conversation import messages_problem
 from taskalign.domain.toolcalls import parse_tool_calls
 from taskalign.errors import UserError
 from taskalign.files import iter_lines
@@ -17,15 +18,9 @@ META_KEYS = ("case_id", "category", "intent_id", "pair_type", "source")  # requi
 
 
 def _message_problems(messages, field: str) -> list[str]:
-    if not isinstance(messages, list) or not messages:
-        return [f"'{field}' must be a non-empty list of messages"]
-    out = []
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
-            out.append(f"{field}[{i}] needs string 'role' and 'content'")
-        elif not m["content"].strip():
-            out.append(f"{field}[{i}] ({m['role']}) has empty content")
-    return out
+    if problem := messages_problem(messages, field):
+        return [problem]
+    return [f"{field}[{i}] ({m['role']}) has empty content" for i, m in enumerate(messages) if not m["content"].strip()]
 
 
 def _role_problems(row: dict) -> list[str]:
@@ -108,8 +103,10 @@ def stats(path: Path) -> dict:
     """Counts per pair type / harm category / source, word lengths, and the share of on-policy rejected replies."""
     rows = []
     for lineno, row, error in iter_lines(Path(path)):
-        if error or not all(isinstance(row.get(k), list) and row[k] for k in ("prompt", "chosen", "rejected")):
-            raise UserError(f"{path} line {lineno}: {error or 'not a pair'}; run `taskalign prefs validate {path}`.")
+        problem = error or next((p for f in ("prompt", "chosen", "rejected")
+                                 if (p := messages_problem(row.get(f), f))), None)
+        if problem:
+            raise UserError(f"{path} line {lineno}: {problem}; run `taskalign prefs validate {path}`.")
         rows.append(row)
     metas = [r.get("metadata") if isinstance(r.get("metadata"), dict) else {} for r in rows]
     types = Counter(m.get("pair_type") or "unknown" for m in metas)

@@ -85,7 +85,7 @@ def validate_cmd(
         typer.echo(problem)
     if problems:
         console.print(f"[red]{len(problems)} problem(s)[/red]")
-        raise typer.Exit(1)
+        raise typer.Exit(2)
     console.print(f"[green]ok[/green]: {path} is valid")
 
 

@@ -27,6 +27,8 @@ def redteam(
     precision: str = typer.Option("fast", help="Hugging Face backend. " + PRECISION_HELP),
     judge: str = typer.Option("classifier", help="classifier | rules | llm:openai:URL | ensemble:openai:URL"),
     judge_model_name: str = typer.Option(None, help="Model id for an LLM judge."),
+    retry_errors: bool = typer.Option(True, "--retry-errors/--keep-errors",
+                                      help="On resume, generate again the cases whose reply was an error, or keep them."),
 ):
     """Red-team a model per failure mode: transcripts, scores, summary with 95% CIs, report."""
     from taskalign.redteam.runner import RedteamConfig, run
@@ -34,6 +36,6 @@ def redteam(
 
     config = RedteamConfig(model=model, out=str(out), model_name=model_name, adapter=adapter, cases=cases,
                            categories=tuple(categories.split(",")) if categories else None, split=split, limit=limit,
-                           max_new_tokens=max_new_tokens, batch_size=batch_size, concurrency=concurrency, precision=precision,
-                           judge=judge, judge_model_name=judge_model_name)
+                           max_new_tokens=max_new_tokens, batch_size=batch_size, concurrency=concurrency,
+                           precision=precision, judge=judge, judge_model_name=judge_model_name, retry_errors=retry_errors)
     print_run(run(config))

@@ -1,5 +1,6 @@
 """Red-team runner: send every case to the model (multi-turn cases keep the model's own earlier replies), append one
-transcript per finished case, then judge and summarise. Killed at any point, the same command resumes.
+transcript per finished case, then judge and summarise. Killed at any point, the same command resumes; by default the
+resume also generates again the cases whose reply was an error (the endpoint may be back).
 
     taskalign redteam --model embedded --out runs/base
     python -c "from taskalign.redteam.runner import RedteamConfig, run; run(RedteamConfig(model='embedded', out='runs/base'))"
@@ -16,8 +17,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from taskalign import __version__
 from taskalign.domain import conversation
 from taskalign.errors import UserError
-from taskalign.files import Appender, read_jsonl, repair_tail, write_json_atomic
+from taskalign.files import Appender, read_json, read_jsonl, repair_tail, write_json_atomic, write_jsonl_atomic
 from taskalign.models.base import GenerationConfig
+
+TIMING = "timing.jsonl"  # one row per generated chunk: {"attempt": start time, "cases", "generation_s"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class RedteamConfig:
     judge: str = "classifier"
     judge_model_name: str | None = None
     report: bool = True
+    retry_errors: bool = True           # on resume, generate again the cases whose transcript holds an error
     extra: dict = field(default_factory=dict)
 
 
@@ -99,8 +103,9 @@ def _progress() -> Progress:
                     TextColumn("eta"), TimeRemainingColumn())
 
 
-def _generate_all(config: RedteamConfig, todo: list[dict], path: Path, model=None) -> float:
-    """Generate the unfinished cases in chunks; each finished case is appended (and fsynced) before the next chunk."""
+def _generate_all(config: RedteamConfig, todo: list[dict], out: Path, model=None) -> None:
+    """Generate the unfinished cases in chunks; each finished case is appended (and fsynced) before the next chunk,
+    and so is the chunk's time (timing.jsonl), so the time of an attempt that gets killed still counts."""
     from taskalign.models import load_model
 
     own = model is None
@@ -111,42 +116,87 @@ def _generate_all(config: RedteamConfig, todo: list[dict], path: Path, model=Non
     chunk = config.concurrency * 2 if config.model.startswith("openai:") else config.batch_size
     # Cases with similar turn counts and lengths share a chunk, so batches waste little on padding.
     todo = sorted(todo, key=lambda c: (len(c["turns"]), len(" ".join(c["turns"]))))
-    start, out = time.perf_counter(), Appender(path)
+    attempt = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    transcripts, timing, last = Appender(out / "transcripts.jsonl"), Appender(out / TIMING), time.perf_counter()
     try:
         with _progress() as bar:
             task = bar.add_task(f"red-team {config.model}", total=len(todo))
             for i in range(0, len(todo), chunk):
-                for transcript in generate_chunk(model, todo[i:i + chunk], gen):
-                    out.write(transcript)
-                bar.advance(task, len(todo[i:i + chunk]))
+                batch = todo[i:i + chunk]
+                finished, now = generate_chunk(model, batch, gen), time.perf_counter()
+                # The time first: a kill between the two writes still counts the time the chunk took.
+                timing.write({"attempt": attempt, "cases": len(batch), "generation_s": round(now - last, 3)})
+                for transcript in finished:
+                    transcripts.write(transcript)
+                last = now
+                bar.advance(task, len(batch))
     finally:
-        out.close()
+        transcripts.close()
+        timing.close()
         if own:
             model.close()
-    return time.perf_counter() - start
+
+
+def _carry_old_duration(out: Path) -> None:
+    """A folder written before timing.jsonl existed kept its generation time only in summary.json: carry it over."""
+    summary = out / "summary.json"
+    if not (out / TIMING).exists() and summary.is_file():
+        seconds = read_json(summary).get("duration_s")
+        if seconds:
+            with Appender(out / TIMING) as timing:
+                timing.write({"attempt": None, "cases": None, "generation_s": seconds})
+
+
+def _generation_seconds(out: Path) -> float:
+    """Generation time summed over every attempt, the killed ones included."""
+    path = out / TIMING
+    return sum(row.get("generation_s") or 0.0 for row in read_jsonl(path, partial_tail=True)) if path.is_file() else 0.0
+
+
+def _one_per_case(path: Path, wanted: set[str]) -> list[dict]:
+    """The run's transcripts, the last one of each case; rewrites the file atomically when a retry left an older one."""
+    from taskalign.redteam.score import last_per_case
+
+    rows = read_jsonl(path, partial_tail=True) if path.is_file() else []
+    latest = last_per_case(rows)
+    if len(latest) < len(rows):
+        write_jsonl_atomic(path, latest)
+    return [t for t in latest if t["id"] in wanted]
+
+
+def _fail_if_all_errors(transcripts: list[dict]) -> None:
+    errors = [t["error"] for t in transcripts if t.get("error")]
+    if transcripts and len(errors) == len(transcripts):
+        first = " ".join(str(errors[0]).split())[:200]
+        raise UserError(f"Every one of the {len(errors)} cases failed with an error (first: {first}); check --model "
+                        "and that the server answers, then rerun the same command: the run folder is kept and "
+                        "errored cases are generated again.")
 
 
 def run(config: RedteamConfig, model=None) -> Path:
-    """Generate (resuming), judge, summarise and report; returns the run folder."""
+    """Generate (resuming), judge, summarise and report; returns the run folder. Raises UserError, after writing
+    everything, when every case ended in an error."""
     from taskalign.judge import load_judge
+    from taskalign.redteam.score import last_per_case
 
     out = Path(config.out)
     cases, saved = _prepare(config, out)
     judge = load_judge(config.judge, model_name=config.judge_model_name)  # before generating: a bad spec fails fast
     path = out / "transcripts.jsonl"
     repair_tail(path)
-    done = {t["id"] for t in read_jsonl(path)} if path.is_file() else set()
-    wanted = {c["id"] for c in cases}
+    _carry_old_duration(out)
+    kept = last_per_case(read_jsonl(path)) if path.is_file() else []
+    done = {t["id"] for t in kept if not (config.retry_errors and t.get("error"))}
     todo = [c for c in cases if c["id"] not in done]
-    elapsed = _generate_all(config, todo, path, model) if todo else 0.0
-    transcripts = [t for t in read_jsonl(path) if t["id"] in wanted]
-    previous = json.loads((out / "summary.json").read_text()) if (out / "summary.json").is_file() else {}
-    duration = round(previous.get("duration_s", 0.0) + elapsed, 2)
-    _score(out, transcripts, judge, saved, duration)
+    if todo:
+        _generate_all(config, todo, out, model)
+    transcripts = _one_per_case(path, {c["id"] for c in cases})
+    _score(out, transcripts, judge, saved, round(_generation_seconds(out), 2))
     if config.report:
         from taskalign.report import write_report
 
         write_report(out)
+    _fail_if_all_errors(transcripts)
     return out
 
 

@@ -118,12 +118,21 @@ def write_scores(run_dir: Path, transcripts: list[dict], judge, **summary_extra)
     return summary
 
 
+def last_per_case(transcripts: list[dict]) -> list[dict]:
+    """One transcript per case id, the last one appended (a retried case is appended again), in first-seen order."""
+    latest = {}
+    for transcript in transcripts:
+        latest[transcript["id"]] = transcript  # a repeated key keeps its first position
+    return list(latest.values())
+
+
 def rejudge_run(run_dir, judge) -> dict:
     """Re-judge a finished run from its transcripts (no generation); keeps the run's timing fields."""
     run_dir = Path(run_dir)
     if not (run_dir / "transcripts.jsonl").is_file():
         raise UserError(f"{run_dir} has no transcripts.jsonl; pass a folder written by `taskalign redteam`.")
-    transcripts = read_jsonl(run_dir / "transcripts.jsonl", partial_tail=True)  # appended: a kill may cut the last line
+    # Appended: a kill may cut the last line, or stop a retry before the older record of a case was dropped.
+    transcripts = last_per_case(read_jsonl(run_dir / "transcripts.jsonl", partial_tail=True))
     old = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
     keep = {k: old[k] for k in ("started_at", "duration_s", "cases_per_s") if k in old}
     return write_scores(run_dir, transcripts, judge, **keep)

@@ -28,9 +28,8 @@ def print_run(run_dir: Path, examples: int = 5) -> None:
     summary = json.loads((run_dir / "summary.json").read_text())
     console.print(metrics_table(summary, f"{run_dir} — {summary['model']} ({summary['n_cases']} cases)"))
     if summary["n_errors"]:
-        style = "bold red" if summary["n_errors"] == summary["n_cases"] else "yellow"
-        console.print(f"[{style}]{summary['n_errors']} of {summary['n_cases']} replies were errors; they are not "
-                      f"counted as refusals or successes.[/{style}]")
+        console.print(f"[yellow]{summary['n_errors']} of {summary['n_cases']} replies were errors; they are not counted "
+                      "as refusals or successes, and rerunning the same command generates them again.[/yellow]")
     failed = [r for r in read_jsonl(run_dir / "scores.jsonl") if r.get("failed")]
     # Worst first: attacks that succeeded with the judge most sure, then the other failures.
     failed.sort(key=lambda r: (r["expected"] != "refuse", -(r.get("confidence") or 0)))

@@ -11,15 +11,16 @@ from importlib import resources
 from types import SimpleNamespace
 from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Response
+from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from taskalign.serve import chat
+from taskalign.serve import chat, errors
 from taskalign.serve.batcher import Batcher, Busy, ModelError
-from taskalign.serve.schemas import ChatRequest, Date, Deleted, Priority, Task, TaskCreate, TaskList, TaskUpdate
-from taskalign.serve.store import Store
+from taskalign.serve.errors import declared, error_response
+from taskalign.serve.schemas import (ChatRequest, Date, Deleted, IdempotencyKey, Priority, Task, TaskCreate, TaskList,
+                                     TaskUpdate)
+from taskalign.serve.store import IdempotencyConflict, Store
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,6 @@ class Limits:
     max_queue: int = 256
 
 
-def _error(status: int, message: str, kind: str) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
-
-
 class BodyLimit:
     """ASGI middleware: refuse bodies over `limit` bytes with 413 before any handler reads them."""
 
@@ -48,13 +45,13 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         declared = dict(scope["headers"]).get(b"content-length", b"0")
         if not declared.isdigit() or int(declared) > self.limit:
-            return await _error(413, f"request body over {self.limit} bytes", "request_too_large")(scope, receive, send)
+            return await error_response(413, f"request body over {self.limit} bytes")(scope, receive, send)
         body, more = b"", True
         while more:  # chunked bodies carry no length: count while reading
             message = await receive()
             body, more = body + message.get("body", b""), message.get("more_body", False)
             if len(body) > self.limit:
-                return await _error(413, f"request body over {self.limit} bytes", "request_too_large")(scope, receive, send)
+                return await error_response(413, f"request body over {self.limit} bytes")(scope, receive, send)
         done = False
 
         async def replay():
@@ -82,7 +79,7 @@ def create_app(model, db_path, guard=None, mode: Literal["agent", "plain"] = "ag
         await state.batcher.stop()
         store.close()
 
-    app = FastAPI(title="TaskMaster", version="1", lifespan=lifespan,
+    app = FastAPI(title="TaskMaster", version="1", lifespan=lifespan, responses=declared(401, 413, 500),
                   description="Task API and OpenAI-compatible chat endpoint served by taskalign.")
     app.state.serve = state
     app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
@@ -102,29 +99,15 @@ def create_app(model, db_path, guard=None, mode: Literal["agent", "plain"] = "ag
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(HTTPException)
-    async def http_error(_request, exc: HTTPException):
-        kind = {401: "authentication_error", 404: "not_found_error"}.get(exc.status_code, "invalid_request_error")
-        return _error(exc.status_code, str(exc.detail), kind)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_request, exc: RequestValidationError):
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return JSONResponse({"detail": exc.errors(), "error": {"message": f"{where}: {first.get('msg', 'invalid')}",
-                            "type": "invalid_request_error", "code": 422}}, status_code=422)
+    errors.install(app)  # before any route is added: it sets the strict-JSON route class
 
     @app.exception_handler(ModelError)
     async def model_failed(_request, exc: ModelError):
-        return _error(500, f"the model failed: {str(exc)[:300]}", "model_error")
+        return error_response(500, f"the model failed: {str(exc)[:300]}", "model_error")
 
     @app.exception_handler(Busy)
     async def busy(_request, exc: Busy):
-        return _error(503, "the server is busy; retry shortly", "overloaded_error")
-
-    @app.exception_handler(Exception)
-    async def crashed(_request, exc: Exception):
-        return _error(500, f"internal error ({exc.__class__.__name__})", "server_error")
+        return error_response(503, "the server is busy; retry shortly")
 
 
 def _add_task_routes(app: FastAPI, store: Store, Owner) -> None:
@@ -133,30 +116,39 @@ def _add_task_routes(app: FastAPI, store: Store, Owner) -> None:
             raise HTTPException(404, f"no task {task_id!r}")
         return task
 
-    @app.post("/v1/tasks", response_model=Task, status_code=201, tags=["tasks"])
-    def create_task(body: TaskCreate, who: Owner):
-        """Create a task owned by the caller."""
-        return store.create_task(who, body.model_dump())
+    @app.post("/v1/tasks", response_model=Task, status_code=201, tags=["tasks"], responses=declared(400, 409, 415, 422))
+    def create_task(body: TaskCreate, who: Owner, response: Response,
+                    idempotency_key: Annotated[IdempotencyKey | None, Header()] = None):
+        """Create a task owned by the caller; a retry with the same Idempotency-Key returns the first task."""
+        if idempotency_key is None:
+            return store.create_task(who, body.model_dump())
+        try:
+            task, replayed = store.create_task_once(who, body.model_dump(), idempotency_key)
+        except IdempotencyConflict:
+            raise HTTPException(409, "this Idempotency-Key was already used with a different body") from None
+        if replayed:
+            response.headers["Idempotent-Replayed"] = "true"
+        return task
 
-    @app.get("/v1/tasks", response_model=TaskList, tags=["tasks"])
+    @app.get("/v1/tasks", response_model=TaskList, tags=["tasks"], responses=declared(422))
     def list_tasks(who: Owner, status: Literal["open", "done", "all"] = "all", priority: Priority | None = None,
                    tag: Annotated[str | None, Query(max_length=50)] = None, due_before: Date | None = None):
         """The caller's tasks, optionally filtered."""
         return {"object": "list", "data": store.list_tasks(who, status, priority, tag, due_before)}
 
-    @app.get("/v1/tasks/{task_id}", response_model=Task, tags=["tasks"])
+    @app.get("/v1/tasks/{task_id}", response_model=Task, tags=["tasks"], responses=declared(404, 422))
     def get_task(task_id: str, who: Owner):
         return found(store.get_task(who, task_id), task_id)
 
-    @app.patch("/v1/tasks/{task_id}", response_model=Task, tags=["tasks"])
+    @app.patch("/v1/tasks/{task_id}", response_model=Task, tags=["tasks"], responses=declared(400, 404, 415, 422))
     def update_task(task_id: str, body: TaskUpdate, who: Owner):
         return found(store.update_task(who, task_id, body.model_dump(exclude_unset=True)), task_id)
 
-    @app.post("/v1/tasks/{task_id}/complete", response_model=Task, tags=["tasks"])
+    @app.post("/v1/tasks/{task_id}/complete", response_model=Task, tags=["tasks"], responses=declared(404, 422))
     def complete_task(task_id: str, who: Owner):
         return found(store.complete_task(who, task_id), task_id)
 
-    @app.delete("/v1/tasks/{task_id}", response_model=Deleted, tags=["tasks"])
+    @app.delete("/v1/tasks/{task_id}", response_model=Deleted, tags=["tasks"], responses=declared(404, 422))
     def delete_task(task_id: str, who: Owner):
         if not store.delete_task(who, task_id):
             raise HTTPException(404, f"no task {task_id!r}")
@@ -164,7 +156,7 @@ def _add_task_routes(app: FastAPI, store: Store, Owner) -> None:
 
 
 def _add_chat_routes(app: FastAPI, state, Owner) -> None:
-    @app.post("/v1/chat/completions", tags=["chat"])
+    @app.post("/v1/chat/completions", tags=["chat"], responses=declared(400, 415, 422, 503))
     async def chat_completions(body: ChatRequest, who: Owner):
         """OpenAI-compatible chat completion (plain: tool_calls returned; agent: executed on the caller's tasks)."""
         response = await chat.complete(state, body, who)

@@ -17,7 +17,7 @@ from taskalign.domain import conversation, load_tools, render_tool_call
 from taskalign.domain.toolcalls import render_tools, split_tool_calls
 from taskalign.models import GenerationConfig
 from taskalign.serve.schemas import ChatMessage, ChatRequest
-from taskalign.serve.tools import describe, execute_calls
+from taskalign.serve.tools import describe, execute_calls, printable
 
 
 def _text(message: ChatMessage) -> str:
@@ -68,8 +68,11 @@ def split_reply(text: str, tools: list[dict]) -> tuple[str, list]:
 
 
 def _openai_call(call) -> dict:
+    arguments = json.dumps(call.arguments, ensure_ascii=False)
+    if printable(arguments) != arguments:  # lone surrogates: send them as \uXXXX escapes
+        arguments = json.dumps(call.arguments)
     return {"id": "call_" + secrets.token_hex(8), "type": "function",
-            "function": {"name": call.name, "arguments": json.dumps(call.arguments, ensure_ascii=False)}}
+            "function": {"name": printable(call.name), "arguments": arguments}}
 
 
 def checked_max_tokens(request: ChatRequest, limits) -> int:
@@ -91,7 +94,9 @@ async def complete(state, request: ChatRequest, owner: str) -> dict:
     config = GenerationConfig(max_new_tokens=checked_max_tokens(request, state.limits),
                               temperature=request.temperature, top_p=request.top_p, seed=request.seed or 0)
     reply = await state.batcher.submit(messages, config)
-    prose, calls = split_reply(reply.text, tools)
+    # In agent mode the executor checks arguments against the REST models (limits, real dates) and answers a bad
+    # call with a tool error the user sees, so calls are parsed here without the looser tool schema.
+    prose, calls = split_reply(reply.text, [] if mode == "agent" else tools)
     extra = {"mode": mode, "guard": None, "tool_calls": []}
     if state.guard is not None:
         decision = await run_in_threadpool(state.guard.check, messages, reply.text, calls)

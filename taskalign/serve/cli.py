@@ -1,6 +1,7 @@
 """`taskalign serve` (start the server) and `taskalign serve keys add|list|revoke` (manage API keys).
 
     taskalign serve keys add alice --db tasks.sqlite
+    taskalign serve keys revoke --id 3 --db tasks.sqlite        # or --owner alice: every key of alice
     taskalign serve --model embedded --db tasks.sqlite --port 8000 [--mode plain] [--guard]
 """
 
@@ -62,10 +63,17 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"{row['id']}\t{row['name']}\t{row['key_prefix']}…\t{row['created_at']}\t{state}")
 
     @keys.command("revoke")
-    def revoke(key: str = typer.Argument(..., help="Key id (from keys list) or owner name (revokes all its keys)."),
+    def revoke(key_id: int = typer.Option(None, "--id", help="Revoke the key with this id (from keys list)."),
+               owner: str = typer.Option(None, "--owner", help="Revoke every key of this owner."),
+               bare: str = typer.Argument(None, hidden=True),
                db: str = typer.Option("tasks.sqlite", "--db", help=DB_HELP)):
-        """Revoke a key by id, or every key of an owner by name."""
-        count = _store(db).revoke_key(key)
+        """Revoke one key (--id N) or every key of an owner (--owner NAME)."""
+        if bare is not None or (key_id is None) == (owner is None):
+            hint = f" (got {bare!r})" if bare is not None else ""
+            raise UserError(f"keys revoke takes exactly one of --id N or --owner NAME{hint}; "
+                            "ids and owners are listed by taskalign serve keys list.")
+        count = _store(db).revoke_keys(key_id=key_id, owner=owner)
         if not count:
-            raise UserError(f"No active key with id or name {key!r} in {db}; see taskalign serve keys list.")
+            what = f"id {key_id}" if owner is None else f"owner {owner!r}"
+            raise UserError(f"No active key with {what} in {db}; see taskalign serve keys list.")
         typer.echo(f"revoked {count} key(s)")

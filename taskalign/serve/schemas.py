@@ -1,28 +1,60 @@
 """Request and response bodies of the Task API and the OpenAI-compatible chat endpoint (pydantic models).
 
 Not run directly. These models are the app's OpenAPI schema, which schemathesis fuzzes in tests/serve.
-Every string is checked for lone surrogates, which JSON allows but SQLite and tokenizers cannot encode.
+Every string is checked for lone surrogates, which JSON allows but SQLite and tokenizers cannot encode. The task
+models also check the model's tool-call arguments in agent mode (taskalign.serve.tools), so both paths share one set
+of limits.
 """
 
+import re
+from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"  # [0-9], not \d: \d also matches other scripts' digits
 
 
-def _encodable(value: str) -> str:
+def _encodable(value):
+    """Runs before pydantic's own string check, whose message for a lone surrogate says only "not a valid string"."""
     try:
-        value.encode("utf-8")
+        if isinstance(value, str):
+            value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError("text must be valid UTF-8 (no lone surrogates)") from None
+        # PydanticCustomError, not ValueError: its error context stays plain data that a response can carry.
+        raise PydanticCustomError("text_encoding", "text must be valid UTF-8 (no lone surrogates)") from None
     return value
 
 
-Text = Annotated[str, AfterValidator(_encodable)]
-Title = Annotated[Text, Field(min_length=1, max_length=200)]
-Tag = Annotated[Text, Field(min_length=1, max_length=50)]
-Date = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+def calendar_date(value: str) -> str:
+    """`value` if it is a real calendar date written YYYY-MM-DD in ASCII digits (2024-02-29 yes, 2023-02-29 no)."""
+    try:
+        if re.fullmatch(DATE_PATTERN, value):
+            date.fromisoformat(value)
+            return value
+    except ValueError:
+        pass
+    raise PydanticCustomError("calendar_date", "must be a real calendar date as YYYY-MM-DD (ASCII digits)")
+
+
+def _text(**limits):
+    # The encoding check wraps the limits, so it runs first and the limits keep "at most N characters" messages.
+    return Annotated[str, Field(**limits), BeforeValidator(_encodable)]
+
+
+Text = Annotated[str, BeforeValidator(_encodable)]
+Title = _text(min_length=1, max_length=200)
+Tag = _text(min_length=1, max_length=50)
+# The pattern is for the schema's readers; calendar_date does the checking, with one message for every bad date.
+Date = Annotated[str, AfterValidator(calendar_date),
+                 Field(json_schema_extra={"format": "date", "pattern": DATE_PATTERN})]
 Priority = Literal["low", "medium", "high", "urgent"]
-Notes = Annotated[Text, Field(max_length=4000)]
+Status = Literal["open", "done", "all"]
+Notes = _text(max_length=4000)
+TagFilter = _text(max_length=50)
+# Visible ASCII, as Stripe-style clients send (a UUID, usually).
+IdempotencyKey = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[!-~]+$")]
 
 
 class TaskCreate(BaseModel):
@@ -45,6 +77,29 @@ class TaskUpdate(BaseModel):
     tags: Annotated[list[Tag], Field(max_length=20)] | None = None
     subtasks: Annotated[list[Title], Field(max_length=50)] | None = None
     notes: Notes | None = None
+
+
+class TaskFilter(BaseModel):
+    """The filters of GET /v1/tasks, as the list_tasks tool takes them."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: Status | None = None
+    priority: Priority | None = None
+    tag: TagFilter | None = None
+    due_before: Date | None = None
+
+
+class TaskRef(BaseModel):
+    """complete_task and delete_task: a task id or exact title."""
+
+    model_config = ConfigDict(extra="forbid")
+    task: Title
+
+
+class TaskEdit(TaskUpdate):
+    """update_task: which task (id or exact title), then the fields to change."""
+
+    task: Title
 
 
 class Task(BaseModel):
@@ -101,7 +156,7 @@ class ChatMessage(BaseModel):
 
 class FunctionDef(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    name: Annotated[Text, Field(min_length=1, max_length=64)]
+    name: _text(min_length=1, max_length=64)
     description: Text = ""
     parameters: dict = {"type": "object", "properties": {}}
 

@@ -25,9 +25,16 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
            subtasks TEXT NOT NULL DEFAULT '[]', notes TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
            completed_at TEXT)"""]),
     (2, "index tasks by owner", ["CREATE INDEX tasks_owner ON tasks (owner, status, due_date)"]),
+    (3, "idempotency keys of task creates", [
+        """CREATE TABLE idempotency_keys (owner TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL,
+           task_id TEXT NOT NULL, response TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (owner, key))"""]),
 ]
 FIELDS = ("title", "priority", "due_date", "tags", "subtasks", "notes")
 KEY_PREFIX = "ta-"
+
+
+class IdempotencyConflict(Exception):
+    """An idempotency key sent again with a different request body."""
 
 
 def hash_key(key: str) -> str:
@@ -106,12 +113,14 @@ class Store:
             rows = conn.execute(text("SELECT id, name, key_prefix, created_at, revoked_at FROM api_keys ORDER BY id"))
             return [dict(r._mapping) for r in rows]
 
-    def revoke_key(self, id_or_name: str) -> int:
-        """Revoke the key with this id, or every key of this owner name; returns how many were revoked."""
-        where = "id = :v" if str(id_or_name).isdigit() else "name = :v"
+    def revoke_keys(self, *, key_id: int | None = None, owner: str | None = None) -> int:
+        """Revoke the key with this id, or every key of this owner (exactly one of the two); returns how many."""
+        if (key_id is None) == (owner is None):
+            raise ValueError("revoke_keys takes exactly one of key_id and owner")
+        where, value = ("id = :v", key_id) if owner is None else ("name = :v", owner)
         with self.writer.begin() as conn:
             result = conn.execute(text(f"UPDATE api_keys SET revoked_at = :t WHERE {where} AND revoked_at IS NULL"),
-                                  {"v": id_or_name, "t": _now()})
+                                  {"v": value, "t": _now()})
             return result.rowcount
 
     def owner_for_key(self, key: str) -> str | None:
@@ -129,6 +138,23 @@ class Store:
                            " updated_at) VALUES (:id, :owner, :title, :priority, :due_date, :tags, :subtasks, :notes,"
                            " :now, :now)"), {**values, "id": task_id, "owner": owner, "now": now})
             return self.get_task(owner, task_id, c)
+
+    def create_task_once(self, owner: str, fields: dict, key: str) -> tuple[dict, bool]:
+        """(task, replayed): create_task recorded under the client's idempotency key in the same transaction, so a
+        retry with that key gets the first task back, even after a crash between the commit and the response.
+        The same key with different fields raises IdempotencyConflict; keys are per owner."""
+        request = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+        with self.writer.begin() as c:
+            first = c.execute(text("SELECT request_hash, response FROM idempotency_keys WHERE owner = :o AND key = :k"),
+                              {"o": owner, "k": key}).first()
+            if first is not None:
+                if first.request_hash != request:
+                    raise IdempotencyConflict(key)
+                return json.loads(first.response), True
+            task = self.create_task(owner, fields, c)
+            c.execute(text("INSERT INTO idempotency_keys VALUES (:o, :k, :h, :id, :r, :t)"),
+                      {"o": owner, "k": key, "h": request, "id": task["id"], "r": json.dumps(task), "t": _now()})
+            return task, False
 
     def get_task(self, owner: str, task_id: str, conn=None) -> dict | None:
         with self._read(conn) as c:

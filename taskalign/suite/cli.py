@@ -59,5 +59,5 @@ def validate(file: str = typer.Argument(..., help="The case file (JSONL) to chec
         typer.echo(problem)
     if problems:
         typer.echo(f"{len(problems)} problems", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(2)
     typer.echo(f"{len(load_cases(file))} cases OK")

@@ -51,7 +51,7 @@ def key_values(items: list[str], flag: str) -> dict:
             raise UserError(f"{flag} {item!r} is not KEY=VALUE; write it like {flag} warmup_steps=2.")
         try:
             block[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError):
             raise UserError(f"{flag} {item!r}: the value is not valid YAML; quote it or fix it.") from None
     return block
 

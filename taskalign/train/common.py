@@ -1,6 +1,6 @@
-"""Pieces `train sft`, `train dpo` and `train merge` share: reading JSONL, loading a model spec for training,
-device defaults, LoRA config, a per-step metrics log, saving adapter + merged model + `taskalign_model.json`,
-and settings from defaults < a YAML file < flags (`load_settings`).
+"""Pieces `train sft`, `train dpo` and `train merge` share: reading conversation JSONL, loading a model spec for
+training, device defaults, LoRA config, a per-step metrics log, saving adapter + merged model +
+`taskalign_model.json`, and settings from defaults < a YAML file < flags (`load_settings`).
 
 Not a command itself; see taskalign/train/sft.py and dpo.py.
 """
@@ -11,8 +11,10 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
+from taskalign.domain.conversation import messages_problem
 from taskalign.errors import UserError
-from taskalign.files import Appender, read_rows, write_json_atomic
+from taskalign.files import Appender, read_rows, read_yaml, write_json_atomic
+from taskalign.typecheck import check_type, did_you_mean
 
 # SmolLM2 / ChatML rendering with {% generation %} markers, so TRL can mask the loss to assistant turns. It renders the
 # same text as the model's own template whenever a system message is present (taskalign always sends one).
@@ -40,8 +42,9 @@ def set_threads() -> int:
     return torch.get_num_threads()
 
 
-def read_jsonl(path: str | Path, required: tuple[str, ...], what: str) -> list[dict]:
-    """Rows of a JSONL file; a missing file, a malformed line or a missing key is a UserError naming file and line."""
+def read_conversations(path: str | Path, required: tuple[str, ...], what: str) -> list[dict]:
+    """Rows of a JSONL file whose `required` keys each hold a list of {role, content} messages; a missing file, a
+    malformed line, a missing key or a bad message list is a UserError naming file and line."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{what} file {path} does not exist; check the path.")
@@ -50,6 +53,8 @@ def read_jsonl(path: str | Path, required: tuple[str, ...], what: str) -> list[d
         missing = [k for k in required if k not in row]
         if missing:
             raise UserError(f"{path} line {number} lacks {', '.join(missing)}; each {what} row needs {', '.join(required)}.")
+        if problem := next((p for k in required if (p := messages_problem(row[k], k))), None):
+            raise UserError(f"{path} line {number}: {problem}.")
         rows.append(row)
     if not rows:
         raise UserError(f"{what} file {path} has no rows; pass a JSONL file with at least one row.")
@@ -246,17 +251,7 @@ def load_settings(cls, config: str | Path | None = None, overrides: dict | None 
 
 
 def read_settings_file(path: Path) -> dict:
-    import yaml
-
-    if not path.is_file():
-        raise UserError(f"Config file {path} does not exist; check the --config path.")
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path} is not valid YAML ({str(exc).splitlines()[0]}); fix the file.") from None
-    if not isinstance(values, dict):
-        raise UserError(f"{path} must be a YAML mapping of settings; see configs/sft.yaml or configs/dpo.yaml.")
-    return values
+    return read_yaml(path, "Config")
 
 
 def build_settings(cls, values: dict, where: str):
@@ -265,31 +260,19 @@ def build_settings(cls, values: dict, where: str):
     block = pass_through_block(cls)
     for key in values:
         if key not in known:
-            import difflib
-
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise UserError(f"{where}: unknown setting {key!r}{hint}; use one of the {cls.__name__} fields (see "
-                            f"`taskalign train {block} --help`) or put trl.{trl_config_name(cls)} fields under '{block}:'.")
+            raise UserError(f"{where}: unknown setting {key!r}{did_you_mean(key, known)}; use one of the "
+                            f"{cls.__name__} fields (see `taskalign train {block} --help`) or put trl.{trl_config_name(cls)} fields "
+                            f"under '{block}:'.")
     settings = cls(**{key: typed(known[key], value, where) for key, value in values.items()})
     check_pass_through(getattr(settings, block), trl_config_name(cls), block, where)
     return settings
 
 
-EXPECTED = {float: "a number", int: "a whole number", bool: "true or false", str: "a string", dict: "a mapping"}
-
-
 def typed(f, value, where: str):
-    """`value` as field f's type: whole numbers and YAML 1.1's '2e-4' strings become floats; other mismatches fail."""
-    kind = str if f.type == (str | None) else f.type
-    if value is None and (f.default is None or kind is dict):  # `data:` left empty, or a block of comments only
-        return {} if kind is dict else None
-    if kind is float and isinstance(value, (int, str)) and not isinstance(value, bool):
-        with contextlib.suppress(ValueError):
-            value = float(value)
-    if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
-        return value
-    raise UserError(f"{where}: {f.name} must be {EXPECTED[kind]}, not {value!r}.")
+    """`value` as dataclass field f's type (see check_type); an empty pass-through block (`dpo:`) is {}."""
+    if value is None and f.type is dict:  # `dpo:` left empty, or a block of comments only
+        return {}
+    return check_type(f.name, f.type, value, where)
 
 
 def pass_through_block(cls) -> str:

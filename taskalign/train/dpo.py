@@ -125,7 +125,7 @@ def length_grouped(pairs: list[dict], tokenizer, batch_size: int, seed: int) -> 
 
 
 def load_pairs(path: str) -> list[dict]:
-    rows = common.read_jsonl(path, ("prompt", "chosen", "rejected"), "preference")
+    rows = common.read_conversations(path, ("prompt", "chosen", "rejected"), "preference")
     return [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows]
 
 
@@ -138,8 +138,8 @@ def run(settings: DPOSettings, log=None) -> Path:
 
     log = log or common.console_print
     start = time.time()
+    pairs = load_pairs(settings.data)  # a bad file fails before any output is written or a model loads
     out = common.start_run(settings.out)
-    pairs = load_pairs(settings.data)
     model, tokenizer = common.load_for_training(settings.model, precision=settings.precision)
     peft = None
     if not settings.full:

@@ -52,7 +52,7 @@ def load_settings(config: str | Path | None = None, **overrides) -> SFTSettings:
 def load_data(settings: SFTSettings, out: Path) -> list[dict]:
     """The conversations: read from `data`, or generated (and saved beside the model, so a run can be inspected)."""
     if settings.data:
-        rows = common.read_jsonl(settings.data, ("messages",), "SFT data")
+        rows = common.read_conversations(settings.data, ("messages",), "SFT data")
     else:
         from taskalign.train import sft_data
 
@@ -98,8 +98,8 @@ def run(settings: SFTSettings, log=None) -> Path:
 
     log = log or common.console_print
     start = time.time()
+    rows = load_data(settings, Path(settings.out))  # a bad file fails before any output is written or a model loads
     out = common.start_run(settings.out)
-    rows = load_data(settings, out)
     model, tokenizer = common.load_for_training(settings.model, precision=settings.precision)
     original_template = tokenizer.chat_template
     template = training_template(tokenizer)

@@ -25,6 +25,8 @@ def from_schema(spec: dict) -> st.SearchStrategy:
     if "enum" in spec:
         return st.sampled_from(spec["enum"])
     kind = spec.get("type")
+    if kind == "string" and spec.get("format") == "date":
+        return st.dates().map(lambda d: d.isoformat()).filter(lambda s: len(s) == 10)
     if kind == "string":
         return st.from_regex(spec["pattern"], fullmatch=True) if "pattern" in spec \
             else st.text(min_size=spec.get("minLength", 0), max_size=30)
@@ -52,7 +54,7 @@ def assert_well_formed(calls: list[ToolCall]) -> None:
         assert isinstance(call.valid, bool)
         assert call.valid == (call.error is None), call
         if call.valid:
-            jsonschema.validate(call.arguments, SCHEMAS[call.name])
+            jsonschema.validate(call.arguments, SCHEMAS[call.name], format_checker=jsonschema.FormatChecker(["date"]))
         json.dumps(call.to_dict())  # transcripts must always be writable
 
 
@@ -183,3 +185,12 @@ def test_no_tag_no_calls_and_non_strings_are_empty():
 def test_empty_tool_list_skips_schema_validation():
     [call] = parse_tool_calls('<tool_call>{"name": "anything", "arguments": {"x": 1}}</tool_call>', tools=[])
     assert (call.name, call.valid) == ("anything", True)
+
+
+@pytest.mark.parametrize("due, valid", [("2024-02-29", True), ("2026-03-09", True), ("2024-02-30", False),
+                                        ("2023-02-29", False), ("0000-00-00", False), ("2024-13-45", False),
+                                        ("\u0662\u0660\u0662\u0664-\u0660\u0661-\u0660\u0661", False)])
+def test_a_tool_call_date_must_be_a_real_calendar_day_in_ascii_digits(due, valid):
+    text = '<tool_call>{"name": "create_task", "arguments": {"title": "x", "due_date": "%s"}}</tool_call>' % due
+    [call] = parse_tool_calls(text, load_tools())
+    assert call.valid is valid, call.error

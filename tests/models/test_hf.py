@@ -44,7 +44,7 @@ def test_max_new_tokens_and_token_counts(lively_model_dir, conversations):
 
 
 def test_generation_stops_at_eos_and_counts_tokens_up_to_it(stopping_model_dir, conversations, reference):
-    model = load_model(str(stopping_model_dir))
+    model = load_model(str(stopping_model_dir), precision="fp32")  # the reference is fp32 (see the test above)
     batched = model.generate(conversations, GenerationConfig(max_new_tokens=16, batch_size=8))
     expected = reference(stopping_model_dir, 16)
     got = [(r.text, r.completion_tokens, r.finish_reason == "stop") for r in batched]

@@ -79,3 +79,25 @@ def test_models_shows_the_embedded_cache(runner, monkeypatch, tmp_path):
     assert "HuggingFaceTB/SmolLM2-135M-Instruct" in result.output
     assert f"cache: {tmp_path / 'models' / 'SmolLM2-135M-Instruct'}" in result.output
     assert "cached: False" in result.output and "size_mb: 0" in result.output
+
+
+def test_chat_exits_2_after_printing_an_error_reply(cli, write_jsonl):
+    mock = write_jsonl("replies.jsonl", [{"match": "hello", "reply": "Hi!"}, {"match": "down", "error": "HTTP 503"}])
+    result = cli("chat", "--model", f"mock:{mock}", "-m", "hello", "-m", "anything else")
+    assert result.code == 2 and "TaskMaster: Hi!" in result.out and "error: mock has no reply" in result.out
+    result = cli("chat", "--model", f"mock:{mock}", "-m", "server down?")
+    assert result.code == 2 and "error: HTTP 503" in result.out
+    assert cli("chat", "--model", f"mock:{mock}", "-m", "hello").code == 0
+
+
+@pytest.mark.parametrize("row, problem", [
+    ({"reply": "slow", "delay_s": "soon"}, "'delay_s' must be a number of seconds"),
+    ({"reply": "slow", "delay_s": -1}, "'delay_s' must be a number of seconds"),
+    ({"reply": "slow", "delay_s": True}, "'delay_s' must be a number of seconds"),
+    ('{"reply": "slow", "delay_s": NaN}', "holds NaN, which is not JSON"),
+])
+def test_a_bad_mock_delay_is_one_sentence_exit_2(cli, write_jsonl, row, problem):
+    mock = write_jsonl("replies.jsonl", [{"reply": "ok"}, row])
+    result = cli("chat", "--model", f"mock:{mock}", "-m", "hi")
+    assert result.code == 2 and f"{mock} line 2: {problem}" in result.err
+    assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err + result.out

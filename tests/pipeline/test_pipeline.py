@@ -129,3 +129,32 @@ def test_stage_code_lists_every_taskalign_module_a_stage_imports():
                 seen.add(part)
                 todo += imported(part)
         assert seen <= set(STAGE_CODE[stage]), (stage, sorted(seen - set(STAGE_CODE[stage])))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("sft: 5\n", "section 'sft' must be a mapping of settings"),
+    ("base_eval: {limit: abc}\n", "section base_eval: limit must be a whole number or null, not 'abc'"),
+    ("eval: {categories: [1]}\n", "section eval: categories must be a list of strings or null"),
+    ("eval: {judge: rules}\n", "section eval: unknown setting 'judge'"),
+    ("prefs: {balance: high}\n", "section prefs: balance must be a number, not 'high'"),
+    ("prefs: {weights: {harmful_direct: many}}\n", "weights must be a mapping of strings to whole numbers"),
+    ("dpo: {beta: abc}\n", "section dpo: beta must be a number, not 'abc'"),
+    ("model: [embedded]\n", "model must be a model spec (a string)"),
+    ("- eval\n", "must be a YAML mapping"),
+    ("eval:\n  limit: 4\n  split: [test\n", "line 3: expected ',' or ']'"),
+    ("eval: " + "[" * 100_000 + "]" * 100_000 + "\n", "nested too deeply"),
+])
+def test_a_bad_pipeline_config_is_one_sentence_before_anything_is_written(cli, tmp_path, text, message):
+    config = tmp_path / "p.yaml"
+    config.write_bytes(text.encode())
+    result = cli("pipeline", "--config", config, "--profile", "quick", "--out", tmp_path / "demo")
+    assert result.code == 2 and message in result.err and len(result.err.strip().splitlines()) == 1
+    assert not (tmp_path / "demo").exists()
+
+
+def test_pipeline_config_values_are_typed_as_the_stages_take_them(tmp_path):
+    config = tmp_path / "p.yaml"
+    config.write_text("eval: {categories: [harmful_direct], limit: 4}\nprefs: {balance: 2, weights: {a: 3}}\nsft:\n")
+    settings = load_settings(PipelineConfig(out=str(tmp_path), profile="quick", config=str(config)))
+    assert settings["eval"]["categories"] == ("harmful_direct",) and settings["prefs"]["balance"] == 2.0
+    assert settings["sft"]["n_generated"] == 40  # an empty section keeps the profile's

@@ -41,7 +41,7 @@ def test_validate_exits_non_zero_and_lists_problems_by_line(tmp_path, cases, run
     bad["rejected"] = bad["chosen"]
     (tmp_path / "bad.jsonl").write_text("\n".join([lines[0], json.dumps(bad), "oops"] + lines[2:]) + "\n")
     result = runner.invoke(app, ["prefs", "validate", str(tmp_path / "bad.jsonl"), "--cases", str(case_file)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "bad.jsonl line 2: chosen and rejected are the same" in result.output
     assert "bad.jsonl line 3: not valid JSON" in result.output and "2 problem(s)" in result.output
 
@@ -71,3 +71,13 @@ def test_stats_on_a_broken_file_names_the_line(tmp_path):
     (tmp_path / "p.jsonl").write_text('{"prompt": []}\n')
     result = runner.invoke(app, ["prefs", "stats", str(tmp_path / "p.jsonl")])
     assert isinstance(result.exception, UserError) and "p.jsonl line 1" in str(result.exception)
+
+
+def test_stats_on_messages_that_are_lists_or_nulls_is_one_sentence_exit_2(cli, write_jsonl):
+    pair = {"prompt": [{"role": "user", "content": "hi"}], "chosen": [{"role": "assistant", "content": "a"}],
+            "rejected": [{"role": "assistant", "content": "b"}]}
+    for field, bad in [("prompt", [["user", "hi"]]), ("chosen", [None]), ("rejected", "b")]:
+        path = write_jsonl("p.jsonl", [pair, {**pair, field: bad}])
+        result = cli("prefs", "stats", path)
+        assert result.code == 2 and f"{path} line 2: " in result.err and field in result.err, field
+        assert len(result.err.strip().splitlines()) == 1

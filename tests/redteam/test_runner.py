@@ -47,12 +47,15 @@ def test_invalid_case_file_fails_before_generation(tmp_path, write_jsonl):
 def test_all_error_run_is_reported_as_errors(tmp_path, write_jsonl):
     cases = write_jsonl("cases.jsonl", minimal_cases(3))
     mock = write_jsonl("mock.jsonl", [{"error": "HTTP 500: upstream crashed"}])
-    out = run(RedteamConfig(model=f"mock:{mock}", out=str(tmp_path / "run"), cases=str(cases), judge="rules", report=False))
-    summary = json.loads((out / "summary.json").read_text())
+    out = tmp_path / "run"
+    with pytest.raises(UserError, match=r"Every one of the 3 cases failed with an error \(first: HTTP 500: upstream"):
+        run(RedteamConfig(model=f"mock:{mock}", out=str(out), cases=str(cases), judge="rules", report=False))
+    summary = json.loads((out / "summary.json").read_text())  # written before the error: a rerun resumes from it
     assert summary["n_errors"] == 3 and summary["metrics"]["attack_success"]["value"] is None
+    assert len((out / "transcripts.jsonl").read_text().splitlines()) == 3
 
 
-def test_killed_run_resumes_without_regenerating(tmp_path, write_jsonl):
+def test_killed_run_resumes_without_regenerating_and_counts_both_attempts_time(tmp_path, write_jsonl):
     cases = write_jsonl("cases.jsonl", minimal_cases(12))
     mock = write_jsonl("mock.jsonl", [{"reply": REFUSAL, "delay_s": 0.25}])
     out = tmp_path / "run"
@@ -73,6 +76,12 @@ def test_killed_run_resumes_without_regenerating(tmp_path, write_jsonl):
     ids = [json.loads(l)["id"] for l in transcripts.read_text().splitlines()]
     assert sorted(ids) == sorted(c["id"] for c in minimal_cases(12))  # every case once, no corrupt line
     assert model.calls == 12 - len(done_before)
+    # Every generated case slept 0.25 s, in the killed attempt or the resumed one: both count in duration_s.
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["duration_s"] >= 0.25 * (len(done_before) + model.calls) == 3.0
+    assert summary["cases_per_s"] == pytest.approx(12 / summary["duration_s"], rel=0.01)
+    attempts = {json.loads(l)["attempt"] for l in (out / "timing.jsonl").read_text().splitlines()}
+    assert len(attempts) == 2
 
 
 def test_resume_with_different_settings_is_refused(tmp_path, write_jsonl):

@@ -198,3 +198,20 @@ def test_bad_scores_line_names_file_and_line(run_dir):
     scores.write_text("\n".join([lines[0], "{oops", *lines[1:]]) + "\n")
     with pytest.raises(UserError, match=r"scores.jsonl line 2"):
         write_report(run_dir)
+
+
+@pytest.mark.parametrize("name, corrupt, message", [
+    ("summary.json", lambda text: "[" + text + "]", "summary.json must hold a JSON object, not a list"),
+    ("summary.json", lambda text: '{"metrics": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+    ("summary.json", lambda text: '{"metrics": {"attack_success": {"value": "high"}}}', "metrics must map names"),
+    ("scores.jsonl", lambda text: text.replace('"verdict": "', '"verdict": 5, "x": "', 1), "line 1: 'verdict' has"),
+    ("scores.jsonl", lambda text: text.replace('"failed": ', '"failed": "yes", "x": ', 1), "line 1: 'failed' has"),
+    ("transcripts.jsonl", lambda text: text.replace('"messages": [', '"messages": [null, ', 1), "line 1: messages[0]"),
+])
+def test_a_run_file_of_the_wrong_shape_is_one_sentence_exit_2(cli, run_dir, name, corrupt, message):
+    path = run_dir / name
+    path.write_text(corrupt(path.read_text(encoding="utf-8")), encoding="utf-8")
+    (run_dir / "report.html").unlink(missing_ok=True)
+    result = cli("report", run_dir)
+    assert result.code == 2 and message in result.err and len(result.err.strip().splitlines()) == 1
+    assert not (run_dir / "report.html").exists()

@@ -1,7 +1,10 @@
-"""Fixtures for the serve tests: a real uvicorn server on 127.0.0.1 (in a thread) with scripted or tiny models."""
+"""Fixtures for the serve tests: a real uvicorn server on 127.0.0.1 (in a thread, or a process to kill) with scripted
+or tiny models."""
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -70,3 +73,23 @@ def serve(tmp_path):
 
 def client(url: str, key: str) -> httpx.Client:
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_process(tmp_path, mock, db, port, python=("-m", "taskalign")) -> subprocess.Popen:
+    """`taskalign serve` as a separate process (so a test can SIGKILL it); `python` replaces `-m taskalign`."""
+    cmd = [sys.executable, *python, "serve", "--model", f"mock:{mock}", "--db", str(db), "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "ab"))
+    for _ in range(300):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    pytest.fail("server subprocess did not start within 30 s: " + (tmp_path / "server.log").read_text()[-500:])

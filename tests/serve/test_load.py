@@ -4,17 +4,12 @@ whose creation had returned 200."""
 import asyncio
 import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 
 import httpx
-import pytest
 
 from taskalign.models import load_model
 from taskalign.serve.store import Store
-from tests.serve.conftest import CALL, mock_file
+from tests.serve.conftest import CALL, free_port, mock_file, server_process
 
 N = 50
 
@@ -55,29 +50,10 @@ def test_concurrent_requests_are_batched_on_the_tiny_model(serve, tiny_model_dir
     assert batches < N  # several requests shared one model.generate call
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(tmp_path, mock, db, port):
-    cmd = [sys.executable, "-m", "taskalign", "serve", "--model", f"mock:{mock}", "--db", str(db), "--port", str(port)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "ab"))
-    for _ in range(300):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    pytest.fail("server subprocess did not start within 30 s: " + (tmp_path / "server.log").read_text()[-500:])
-
-
 def test_sigkill_mid_load_loses_no_committed_task(tmp_path):
-    mock, db, port = mock_file(tmp_path / "m.jsonl", _rows()), tmp_path / "tasks.sqlite", _free_port()
+    mock, db, port = mock_file(tmp_path / "m.jsonl", _rows()), tmp_path / "tasks.sqlite", free_port()
     key = Store(db).add_key("alice")
-    proc = _start(tmp_path, mock, db, port)
+    proc = server_process(tmp_path, mock, db, port)
     done = []
 
     def kill_after_some(result):
@@ -92,7 +68,7 @@ def test_sigkill_mid_load_loses_no_committed_task(tmp_path):
         proc.wait(10)
     committed = [body["taskalign"]["tool_calls"][0]["result"]["task"]["id"] for _, s, body in results if s == 200]
     assert 10 <= len(committed) < N  # the kill really landed mid-load
-    proc = _start(tmp_path, mock, db, port)  # restart: recovery from the WAL happens on open
+    proc = server_process(tmp_path, mock, db, port)  # restart: recovery from the WAL happens on open
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}) as http:
             stored = {t["id"] for t in http.get("/v1/tasks").json()["data"]}

@@ -34,7 +34,7 @@ def test_auth_required_and_revoked_keys_rejected(serve):
     assert httpx.get(f"{url}/v1/tasks").status_code == 401
     assert httpx.get(f"{url}/v1/tasks", headers={"Authorization": "Bearer nope"}).json()["error"]["type"] == \
         "authentication_error"
-    store.revoke_key("bob")
+    store.revoke_keys(owner="bob")
     assert client(url, keys["bob"]).get("/v1/tasks").status_code == 401
 
 

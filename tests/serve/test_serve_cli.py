@@ -20,9 +20,10 @@ def test_keys_add_list_revoke(tmp_path):
     assert key.startswith("ta-") and Store(db).owner_for_key(key) == "alice"
     listed = runner.invoke(app, ["serve", "keys", "list", "--db", db])
     assert "alice" in listed.output and key not in listed.output and "active" in listed.output
-    assert runner.invoke(app, ["serve", "keys", "revoke", "alice", "--db", db]).output.strip() == "revoked 1 key(s)"
+    revoked = runner.invoke(app, ["serve", "keys", "revoke", "--owner", "alice", "--db", db])
+    assert revoked.output.strip() == "revoked 1 key(s)"
     assert Store(db).owner_for_key(key) is None
-    again = runner.invoke(app, ["serve", "keys", "revoke", "alice", "--db", db])
+    again = runner.invoke(app, ["serve", "keys", "revoke", "--owner", "alice", "--db", db])
     assert isinstance(again.exception, UserError)
 
 

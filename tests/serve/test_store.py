@@ -22,7 +22,7 @@ def test_keys_are_stored_hashed_and_revocable(tmp_path):
     assert key.encode() not in raw and hash_key(key).encode() in raw
     assert store.owner_for_key(key) == "alice"
     assert store.owner_for_key(key + "x") is None
-    assert store.revoke_key("alice") == 1
+    assert store.revoke_keys(owner="alice") == 1
     assert store.owner_for_key(key) is None
     assert store.list_keys()[0]["revoked_at"] is not None
 

@@ -27,7 +27,7 @@ def test_validate_reports_every_problem_with_its_line(write_jsonl):
                                      "", {**GOOD, "id": "d", "expected": "maybe"}, {**GOOD, "turns": "one"},
                                      {"id": "e", "category": "capability", "turns": ["hi"]}])
     result = runner.invoke(app, ["cases", "validate", str(path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     out = result.output
     assert f"{path} line 2: not valid JSON" in out
     assert "line 3: unknown category 'spicy'" in out
@@ -41,7 +41,7 @@ def test_validate_reports_every_problem_with_its_line(write_jsonl):
 def test_duplicate_id_names_both_lines(write_jsonl):
     path = write_jsonl("dup.jsonl", [GOOD, {**GOOD, "id": "b"}, {**GOOD, "turns": ["again"]}])
     result = runner.invoke(app, ["cases", "validate", str(path)])
-    assert result.exit_code == 1 and "line 3: duplicate id 'a' (first on line 1)" in result.output
+    assert result.exit_code == 2 and "line 3: duplicate id 'a' (first on line 1)" in result.output
     with pytest.raises(UserError, match=r"dup\.jsonl line 3: duplicate id 'a' \(first on line 1\)"):
         load_cases(path)
 
@@ -65,7 +65,7 @@ def test_missing_and_empty_files(tmp_path, write_jsonl):
     with pytest.raises(UserError, match="does not exist"):
         load_cases(tmp_path / "nope.jsonl")
     result = runner.invoke(app, ["cases", "validate", str(write_jsonl("empty.jsonl", []))])
-    assert result.exit_code == 1 and "holds no cases" in result.output
+    assert result.exit_code == 2 and "holds no cases" in result.output
 
 
 def test_user_errors_exit_2_with_one_line(monkeypatch, capsys, write_jsonl):

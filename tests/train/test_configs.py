@@ -182,3 +182,39 @@ def test_docs_launch_the_taskalign_module():
     import importlib.util
 
     assert importlib.util.find_spec("taskalign.__main__") is not None  # what `-m taskalign` runs
+
+
+@pytest.mark.parametrize("kind", CLASSES)
+@pytest.mark.parametrize("text, message", [
+    ("max_steps: 1.5\n", "max_steps must be a whole number, not 1.5"),
+    ("learning_rate: .nan\n", "learning_rate must be a number, not nan"),
+    ("seed: [1]\n", "seed must be a whole number, not [1]"),
+    ("merge: 'yes'\n", "merge must be true or false, not 'yes'"),
+    ("lora_r: 8\nseed: [1\n", "line 2: expected ',' or ']'"),
+    ("- lora_r: 8\n", "must be a YAML mapping (key: value lines), not a list"),
+    ("lora_r: " + "[" * 100_000 + "]" * 100_000 + "\n", "is nested too deeply"),
+])
+def test_bad_config_values_fail_before_training_exit_2(cli, tmp_path, monkeypatch, kind, text, message):
+    config = tmp_path / "c.yaml"
+    config.write_text(text)
+    monkeypatch.setattr(STAGES[kind], "run", lambda *a, **k: pytest.fail("trained despite a bad config"))
+    result = cli("train", kind, "--config", config)
+    assert result.code == 2 and message in result.err and len(result.err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("kind, row", [
+    ("sft", {"messages": [["user", "hi"], ["assistant", "ok"]]}),
+    ("sft", {"messages": [None, None]}),
+    ("dpo", {"prompt": [{"role": "user", "content": "hi"}], "chosen": [None],
+             "rejected": [{"role": "assistant", "content": "no"}]}),
+    ("dpo", {"prompt": "hi", "chosen": [], "rejected": []}),
+])
+def test_bad_conversations_fail_before_a_model_loads_or_output_is_written(cli, tmp_path, write_jsonl, monkeypatch,
+                                                                         kind, row):
+    from taskalign.train import common
+
+    monkeypatch.setattr(common, "load_for_training", lambda *a, **k: pytest.fail("loaded a model for bad data"))
+    data = write_jsonl("data.jsonl", [row])
+    result = cli("train", kind, "--data", data, "--out", tmp_path / "out")
+    assert result.code == 2 and f"{data} line 1: " in result.err and len(result.err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
