@@ -8,7 +8,7 @@ and nothing half-written; valid-but-strange input (CRLF, U+2028 inside strings, 
                                                                        # ^ against another checkout (PYTHONPATH wins)
 
 It writes (deterministically) one file per (kind, variant) under WORK/corpus/, a valid red-team run made with a mock
-model and corrupted copies of it under WORK/runs/, and a ~1 MB random Llama (WORK/tiny-model, the recipe of
+model and corrupted copies of it under WORK/runs/, and a ~1 MB random Llama (WORK/tiny-model, made by
 tests/conftest.py) so `train dpo|sft` with a config that passes validation trains one step in seconds instead of
 loading a real model. Every command uses mock models or `--judge rules`, a clean environment (TASKALIGN_HOME in WORK,
 HF caches under WORK/cache, offline), runs two at a time and is killed after --timeout seconds.
@@ -32,6 +32,9 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for the tests' tiny model
+from tests.conftest import make_tiny_model  # noqa: E402
 
 U = "a\u2028b\u2029c\u0085d"          # written raw (ensure_ascii=False): legal inside JSON strings
 SURR = "@SURROGATE@"                    # replaced by the escape \ud800 after serialising
@@ -187,38 +190,6 @@ def corrupt(run: Path, variant: str) -> None:
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
-def make_tiny_model(path: Path) -> Path:
-    """tests/conftest.py's ~1 MB random Llama with a ChatML template (no downloads)."""
-    if (path / "config.json").is_file():
-        return path
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    raw = Tokenizer(models.BPE(unk_token="<unk>"))
-    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    raw.decoder = decoders.ByteLevel()
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<unk>"]
-    text = ["You are TaskMaster, a task assistant.", "I can't help with that, but I can create a task for you.",
-            '<tool_call>{"name": "create_task", "arguments": {"title": "Buy milk"}}</tool_call>'] * 20
-    raw.train_from_iterator(text, trainers.BpeTrainer(vocab_size=600, special_tokens=specials,
-                                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tok = PreTrainedTokenizerFast(tokenizer_object=raw, bos_token="<|im_start|>", eos_token="<|im_end|>",
-                                  pad_token="<|endoftext|>", unk_token="<unk>")
-    tok.chat_template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-                         "{% endfor %}"
-                         "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024,
-                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-                         tie_word_embeddings=True)
-    LlamaForCausalLM(config).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
-
-
 class Runner:
     def __init__(self, taskalign: str, work: Path, timeout: float):
         self.base, self.work, self.timeout = shlex.split(taskalign), work, timeout
@@ -253,7 +224,7 @@ def build(work: Path, runner: Runner, sft_config: bool) -> list[dict]:
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)
     good = {k: place(corpus / f"{k}--good.jsonl", jsonl_bytes(k, "valid"), "valid") for k in ROWS}
-    tiny = str(make_tiny_model(work / "tiny-model"))
+    tiny = str(make_tiny_model(work / "tiny-model"))  # the test suite's ~1 MB random Llama
     jobs = []
 
     def add(kind, variant, args, expect=None, leftover=None):
