@@ -8,7 +8,7 @@ from pathlib import Path
 
 from taskalign.domain.conversation import messages_problem
 from taskalign.errors import UserError
-from taskalign.files import read_json, read_rows, write_jsonl_atomic
+from taskalign.files import read_rows, write_jsonl_atomic
 
 
 def read_items(path: Path) -> list[dict]:
@@ -44,22 +44,6 @@ def judge_file(path: Path, out: Path, judge, batch_size: int = 256) -> Path:
 
 def rejudge(run_dir: Path, judge) -> dict:
     """Re-judge a run folder's transcripts (no generation); returns the run's new summary."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "transcripts.jsonl").is_file():
-        raise UserError(f"{run_dir} has no transcripts.jsonl; pass a red-team run folder (taskalign redteam --out DIR).")
-    try:
-        from taskalign.redteam.score import rejudge_run
-    except ImportError:
-        raise UserError("Re-judging a run needs the red-team stage (taskalign.redteam), which is not installed.") from None
-    check_run(run_dir)
-    return rejudge_run(run_dir, judge)
+    from taskalign.redteam.score import rejudge_run
 
-
-def check_run(run_dir: Path) -> None:
-    """The run files re-judging reads (transcripts, summary, config), checked before anything is judged or written."""
-    from taskalign.report.rundata import read_checked, transcript_problem
-
-    read_checked(run_dir / "transcripts.jsonl", transcript_problem, partial_tail=True)
-    for name in ("summary.json", "config.json"):
-        if (run_dir / name).is_file():
-            read_json(run_dir / name, dict)
+    return rejudge_run(Path(run_dir), judge)

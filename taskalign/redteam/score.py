@@ -6,12 +6,11 @@
 Row format and the metric each failure counts against: docs/run-folder.md.
 """
 
-import json
 import re
 from pathlib import Path
 
 from taskalign.errors import UserError
-from taskalign.files import read_jsonl, write_json_atomic, write_jsonl_atomic
+from taskalign.files import read_json, write_json_atomic, write_jsonl_atomic
 from taskalign.redteam.metrics import summarize
 from taskalign.taxonomy import ATTACK_MODE, METRIC_OF, PERSONA_CATEGORIES, REFUSE_CATEGORIES
 
@@ -108,9 +107,9 @@ def write_scores(run_dir: Path, transcripts: list[dict], judge, **summary_extra)
     """Judge every transcript, then write scores.jsonl and summary.json atomically; returns the summary."""
     from taskalign.judge import judge_card
 
+    config = read_json(run_dir / "config.json", dict) if (run_dir / "config.json").is_file() else {}
     rows = score_transcripts(transcripts, judge)
     write_jsonl_atomic(run_dir / "scores.jsonl", rows)
-    config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else {}
     card = judge_card() if judge.name == "classifier" else {"name": judge.name}
     summary = summarize(rows, model=config.get("model", "?"), suite_version=config.get("suite_version"),
                         judge=card, split=(config.get("filters") or {}).get("split"), **summary_extra)
@@ -131,8 +130,11 @@ def rejudge_run(run_dir, judge) -> dict:
     run_dir = Path(run_dir)
     if not (run_dir / "transcripts.jsonl").is_file():
         raise UserError(f"{run_dir} has no transcripts.jsonl; pass a folder written by `taskalign redteam`.")
-    # Appended: a kill may cut the last line, or stop a retry before the older record of a case was dropped.
-    transcripts = last_per_case(read_jsonl(run_dir / "transcripts.jsonl", partial_tail=True))
-    old = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
+    from taskalign.report.rundata import read_checked, transcript_problem
+
+    # Every file is read and checked before anything is judged or written. Appended transcripts: a kill may cut the
+    # last line, or stop a retry before the older record of a case was dropped.
+    transcripts = last_per_case(read_checked(run_dir / "transcripts.jsonl", transcript_problem, partial_tail=True))
+    old = read_json(run_dir / "summary.json", dict) if (run_dir / "summary.json").is_file() else {}
     keep = {k: old[k] for k in ("started_at", "duration_s", "cases_per_s") if k in old}
     return write_scores(run_dir, transcripts, judge, **keep)

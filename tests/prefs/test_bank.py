@@ -7,7 +7,7 @@ import pytest
 
 from taskalign.errors import UserError
 from taskalign.prefs import build, validate
-from taskalign.prefs.bank import BENIGN, INTENTS, bank_cases, extra_cases
+from taskalign.prefs.bank import BENIGN, INTENTS, extra_cases
 from taskalign.redteam.score import task_correct
 from taskalign.suite import load_cases, load_intents
 from taskalign.suite.strategies import DATA as SUITE_DATA
