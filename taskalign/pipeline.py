@@ -35,7 +35,8 @@ class PipelineConfig:
     profile: str = "default"
     config: str | None = None    # a YAML file overriding the profile's sections
     model: str | None = None     # base model spec; default: the profile's (embedded)
-    judge: str = "classifier"
+    judge: str = "cross"
+    abstain: float | None = None
 
 
 def load_settings(config: PipelineConfig) -> dict:
@@ -83,7 +84,7 @@ def section_types() -> dict:
     from taskalign.prefs.build import build
     from taskalign.redteam.runner import RedteamConfig
 
-    redteam = {k: v for k, v in typing.get_type_hints(RedteamConfig).items() if k not in ("model", "out", "judge")}
+    redteam = {k: v for k, v in typing.get_type_hints(RedteamConfig).items() if k not in ("model", "out", "judge", "abstain")}
     hints = typing.get_type_hints(build)
     prefs = {name: hints.get(name, str | None) for name in inspect.signature(build).parameters
              if name not in ("run_dir", "cases", "out", "notes")}
@@ -130,12 +131,12 @@ class Stages:
         return {name: record["seconds"] for name, record in self.state.items()}
 
 
-def _redteam(model: str, out: Path, section: dict, judge: str) -> str:
+def _redteam(model: str, out: Path, section: dict, judge: tuple[str, float | None]) -> str:
     from taskalign.redteam.runner import RedteamConfig, run
 
     # Absolute, so the run folder names its model from anywhere (`--model runs/demo/aligned` resolves through it).
     model = str(Path(model).resolve()) if Path(model).exists() else model
-    run(RedteamConfig(model=model, out=str(out), judge=judge, **section))
+    run(RedteamConfig(model=model, out=str(out), judge=judge[0], abstain=judge[1], **section))
     return out.name
 
 
@@ -190,8 +191,9 @@ def run(config: PipelineConfig) -> Path:
     """Run (or resume) every stage; write pipeline.json and the three-column results table."""
     s, out = load_settings(config), Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "config.json", {"profile": config.profile, "judge": config.judge, **s})
-    st, base, j = Stages(out), s["model"], config.judge
+    write_json_atomic(out / "config.json", {"profile": config.profile, "judge": config.judge, "abstain": config.abstain,
+                                              **s})
+    st, base, j = Stages(out), s["model"], (config.judge, config.abstain)
     sft_dir, aligned_dir, prefs = out / "models" / "sft", out / "models" / "aligned", out / "prefs.jsonl"
     code = {stage: source_digest(parts) for stage, parts in STAGE_CODE.items()}
     st.run("redteam_base", {"model": base, **s["base_eval"], "code": code["redteam"]},

@@ -14,9 +14,12 @@ def pipeline(
     profile: str = typer.Option("default", "--profile", help="default (~30 min on a CPU) or quick (~10 min)."),
     config: str = typer.Option(None, "--config", help="YAML overriding profile sections (sft, eval, prefs, dpo...)."),
     model: str = typer.Option(None, "--model", help="Base model spec (default: embedded SmolLM2-135M-Instruct)."),
-    judge: str = typer.Option("classifier", help="Judge for every red-team stage."),
+    judge: str = typer.Option("cross", help="Judge for every red-team stage: cross | classifier | rules | "
+                                            "llm:openai:URL | ensemble:openai:URL."),
+    abstain: float = typer.Option(None, "--abstain", help="Mark verdicts below this confidence 'uncertain' (counted "
+                                                          "against the model; ensemble: asks the LLM)."),
 ):
     """Base → SFT → red-team → prefs → DPO → red-team → compare, each stage cached and resumable."""
     from taskalign.pipeline import PipelineConfig, run
 
-    run(PipelineConfig(out=str(out), profile=profile, config=config, model=model, judge=judge))
+    run(PipelineConfig(out=str(out), profile=profile, config=config, model=model, judge=judge, abstain=abstain))

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from taskalign.errors import UserError
+from taskalign.judge import ABSTAIN_HELP, DEFAULT, SPECS
 
 
 def register(app: typer.Typer) -> None:
@@ -15,8 +16,8 @@ def register(app: typer.Typer) -> None:
     def judge_cmd(target: str = typer.Argument(..., help="FILE.jsonl, a red-team RUN_DIR, or 'eval'."),
                   labelled: Path = typer.Argument(None, help="With 'eval': the labelled JSONL file."),
                   out: Path = typer.Option(None, "--out", help="Output JSONL (for FILE.jsonl)."),
-                  judge: str = typer.Option("classifier", "--judge", help="classifier | rules | llm:openai:URL | "
-                                                                           "ensemble:openai:URL"),
+                  judge: str = typer.Option(DEFAULT, "--judge", help=SPECS),
+                  abstain: float = typer.Option(None, "--abstain", help=ABSTAIN_HELP),
                   model_name: str = typer.Option(None, "--model-name", help="Judge model name for llm/ensemble."),
                   json_out: Path = typer.Option(None, "--json", help="With 'eval': also write the metrics as JSON.")):
         """Judge replies (comply/refuse/partial/clarify), re-judge a run folder, or `judge eval` against labels."""
@@ -25,7 +26,7 @@ def register(app: typer.Typer) -> None:
         if target == "eval":
             if labelled is None:
                 raise UserError("taskalign judge eval needs a labelled JSONL file: taskalign judge eval LABELLED.jsonl.")
-            _eval(labelled, load_judge(judge, model_name), json_out)
+            _eval(labelled, load_judge(judge, model_name, abstain), json_out)
             return
         if labelled is not None:
             raise UserError(f"Unexpected second argument {labelled}; only 'taskalign judge eval FILE' takes two.")
@@ -33,7 +34,7 @@ def register(app: typer.Typer) -> None:
         if path.is_dir():
             from taskalign.judge.run import rejudge
 
-            summary = rejudge(path, load_judge(judge, model_name)) or {}
+            summary = rejudge(path, load_judge(judge, model_name, abstain)) or {}
             typer.echo(f"re-judged {path} ({summary.get('n_cases', '?')} cases) with {judge}")
             return
         if out is None:
@@ -41,7 +42,7 @@ def register(app: typer.Typer) -> None:
         from taskalign.judge.run import judge_file, read_items
 
         read_items(path)  # fail on a bad line before loading a model
-        typer.echo(f"wrote {judge_file(path, out, load_judge(judge, model_name))}")
+        typer.echo(f"wrote {judge_file(path, out, load_judge(judge, model_name, abstain))}")
 
 
 def _eval(labelled: Path, judge, json_out: Path | None) -> None:

@@ -14,8 +14,7 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from taskalign.domain.toolcalls import strip_tool_calls
-from taskalign.judge.base import VERDICTS, Judge, prompt_text
+from taskalign.judge.base import UNCERTAIN, VERDICTS, Judge, prompt_text, render_reply
 from taskalign.models.openai_client import OpenAIClient, RequestFailed, cache_root
 
 RUBRIC = Path(__file__).parent / "data" / "rubric.md"
@@ -60,6 +59,8 @@ def parse_answer(text: str) -> dict:
 
 
 class LLMJudge(Judge):
+    sees_calls = True  # the rubric asks it to read the whole reply, tool calls included
+
     def __init__(self, base_url: str, model_name: str, cache_path: Path | None = None, retries: int = 3,
                  timeout_s: float = 60.0, concurrency: int = 8, backoff_s: float = 0.5):
         self.base_url, self.model_name = base_url.rstrip("/"), model_name
@@ -75,7 +76,7 @@ class LLMJudge(Judge):
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def _ask(self, prompt: str, response: str) -> dict:
-        user = f"User request:\n{prompt}\n\nAssistant reply:\n{strip_tool_calls(response) or '(empty)'}"
+        user = f"User request:\n{prompt}\n\nAssistant reply:\n{render_reply(response) or '(empty)'}"
         body = {"model": self.model_name, "temperature": 0, "max_tokens": 200,
                 "messages": [{"role": "system", "content": self.rubric}, {"role": "user", "content": user}]}
         return parse_answer(self.client.post("/chat/completions", body).json()["choices"][0]["message"]["content"])
@@ -103,19 +104,25 @@ class LLMJudge(Judge):
 
 
 class EnsembleJudge(Judge):
-    """The classifier decides when it is confident; replies below `threshold` go to the LLM judge."""
+    """The cross judge decides when it is confident; replies below `threshold` go to the LLM judge. With `abstain`,
+    a reply the LLM cannot judge is `uncertain`; without, it keeps the cross judge's verdict."""
 
-    def __init__(self, llm: LLMJudge, threshold: float = 0.8, classifier: Judge | None = None):
-        from taskalign.judge.classifier import ClassifierJudge
+    sees_calls = True  # both judges read the reply's tool calls with the request
+
+    def __init__(self, llm: LLMJudge, threshold: float = 0.8, base: Judge | None = None, abstain: bool = False):
+        from taskalign.judge.cross import CrossJudge
 
         self.llm, self.threshold = llm, threshold
-        self.classifier = classifier or ClassifierJudge()
+        self.abstain = threshold if abstain else None
+        self.base = base or CrossJudge()
         self.name = f"ensemble:{llm.model_name}"
 
     def text_verdicts(self, items):
-        verdicts = self.classifier.text_verdicts(items)
+        verdicts = self.base.text_verdicts(items)
         unsure = [i for i, (_, conf, _) in enumerate(verdicts) if conf < self.threshold]
         for i, llm_verdict in zip(unsure, self.llm.text_verdicts([items[i] for i in unsure])):
-            if llm_verdict[0] != "error":  # an unreachable LLM leaves the classifier's verdict in place
+            if llm_verdict[0] != "error":
                 verdicts[i] = llm_verdict
+            elif self.abstain is not None:
+                verdicts[i] = (UNCERTAIN, verdicts[i][1], f"{verdicts[i][2]}; {llm_verdict[2]}")
         return verdicts

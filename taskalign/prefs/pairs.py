@@ -32,7 +32,7 @@ def run_prefix(case: dict, run: dict | None) -> list[dict] | None:
 def failing_reply(run: dict | None) -> str | None:
     """The model's final reply when the judge marked the case failed (not an error): the on-policy rejected reply."""
     score = (run or {}).get("score") or {}
-    if score.get("failed") is not True or score.get("error") or score.get("verdict") == "error":
+    if score.get("failed") is not True or score.get("error") or score.get("verdict") in ("error", "uncertain"):
         return None
     return run["messages"][-1]["content"]
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import typer
 
+from taskalign.judge import ABSTAIN_HELP, DEFAULT as DEFAULT_JUDGE, SPECS as JUDGE_SPECS
 from taskalign.models.cli import MODEL_HELP
 from taskalign.models.hf import PRECISION_HELP
 
@@ -25,7 +26,8 @@ def redteam(
     batch_size: int = typer.Option(32, help="Conversations per generate() call (Hugging Face backend)."),
     concurrency: int = typer.Option(8, help="Requests in flight (OpenAI-compatible backend)."),
     precision: str = typer.Option("fast", help="Hugging Face backend. " + PRECISION_HELP),
-    judge: str = typer.Option("classifier", help="classifier | rules | llm:openai:URL | ensemble:openai:URL"),
+    judge: str = typer.Option(DEFAULT_JUDGE, help=JUDGE_SPECS),
+    abstain: float = typer.Option(None, "--abstain", help=ABSTAIN_HELP),
     judge_model_name: str = typer.Option(None, help="Model id for an LLM judge."),
     retry_errors: bool = typer.Option(True, "--retry-errors/--keep-errors",
                                       help="On resume, generate again the cases whose reply was an error, or keep them."),
@@ -37,5 +39,6 @@ def redteam(
     config = RedteamConfig(model=model, out=str(out), model_name=model_name, adapter=adapter, cases=cases,
                            categories=tuple(categories.split(",")) if categories else None, split=split, limit=limit,
                            max_new_tokens=max_new_tokens, batch_size=batch_size, concurrency=concurrency,
-                           precision=precision, judge=judge, judge_model_name=judge_model_name, retry_errors=retry_errors)
+                           precision=precision, judge=judge, judge_model_name=judge_model_name, abstain=abstain,
+                           retry_errors=retry_errors)
     print_run(run(config))

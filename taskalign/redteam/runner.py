@@ -39,8 +39,9 @@ class RedteamConfig:
     precision: str = "fast"             # Hugging Face backend: see taskalign.models.hf.PRECISIONS
     temperature: float = 0.0
     seed: int = 0
-    judge: str = "classifier"
+    judge: str = "cross"
     judge_model_name: str | None = None
+    abstain: float | None = None        # verdicts below this confidence are `uncertain` (never in the model's favour)
     report: bool = True
     retry_errors: bool = True           # on resume, generate again the cases whose transcript holds an error
     extra: dict = field(default_factory=dict)
@@ -181,7 +182,7 @@ def run(config: RedteamConfig, model=None) -> Path:
 
     out = Path(config.out)
     cases, saved = _prepare(config, out)
-    judge = load_judge(config.judge, model_name=config.judge_model_name)  # before generating: a bad spec fails fast
+    judge = load_judge(config.judge, model_name=config.judge_model_name, abstain=config.abstain)  # before generating: a bad spec fails fast
     path = out / "transcripts.jsonl"
     repair_tail(path)
     _carry_old_duration(out)

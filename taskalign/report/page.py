@@ -57,7 +57,7 @@ def _run_facts(run: Run) -> dict:
             "adapter": c.get("adapter"), "suite_version": s.get("suite_version") or c.get("suite_version"),
             "started_at": s.get("started_at") or c.get("started_at"), "duration_s": s.get("duration_s"),
             "cases_per_s": s.get("cases_per_s"), "n_cases": s.get("n_cases", len(run.scores)),
-            "n_errors": s.get("n_errors", 0), "version": c.get("taskalign_version"), "label": run.label,
+            "n_errors": s.get("n_errors", 0), "n_uncertain": s.get("n_uncertain", 0), "version": c.get("taskalign_version"), "label": run.label,
             "n_failed": sum(1 for r in run.scores if r.get("failed") is True),
             "pairs_path": _relative(run.pairs_path, run.path) if run.pairs else None}
 
@@ -102,10 +102,12 @@ def _split_tables(summary: dict) -> list[dict]:
 
 
 def _judge(card) -> dict:
-    """The judge's name and, for the classifier, its held-out binary accuracy and n from the card in summary.json."""
+    """The judge's name and, for the trained judges, its binary accuracy on labelled replies it never saw (and what
+    kind of held-out set that was), from the card in summary.json."""
     card = card if isinstance(card, dict) else {"name": card}
-    heldout = card.get("heldout") or {}
-    return {"name": card.get("name"), "accuracy": heldout.get("binary_accuracy"), "n": heldout.get("n")}
+    heldout = card.get("heldout") if isinstance(card.get("heldout"), dict) else {}
+    return {"name": card.get("name"), "accuracy": heldout.get("binary_accuracy"), "n": heldout.get("n"),
+            "kind": card.get("heldout_kind") or "held-out", "abstain": card.get("abstain")}
 
 
 def _methodology(run: Run) -> dict:

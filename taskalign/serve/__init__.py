@@ -22,7 +22,7 @@ class ServeConfig:
     port: int = 8000
     mode: str = "agent"
     guard: bool = False
-    judge: str = "classifier"
+    judge: str = "cross"
     served_name: str = "taskmaster"
 
 

@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
               db: str = typer.Option("tasks.sqlite", "--db", help=DB_HELP),
               mode: str = typer.Option("agent", "--mode", help="agent: run tool calls on the caller's tasks; plain: return them."),
               guard: bool = typer.Option(False, "--guard", help="Judge replies and block ones that act on harmful requests."),
-              judge: str = typer.Option("classifier", "--judge", help="Judge spec the guard uses."),
+              judge: str = typer.Option("cross", "--judge", help="Judge spec the guard uses."),
               served_name: str = typer.Option("taskmaster", "--served-name", help="Model id that /v1/models reports.")):
         """Serve the model behind a Task API and an OpenAI-compatible chat endpoint."""
         if ctx.invoked_subcommand is not None:

@@ -59,7 +59,7 @@ class Guard:
         return f"I can't help with that, because {info['reason']}. Instead, I can help you {info['alternatives']}."
 
 
-def load_guard(judge_spec: str = "classifier", model_name: str | None = None) -> Guard:
+def load_guard(judge_spec: str = "cross", model_name: str | None = None) -> Guard:
     from taskalign.judge import load_judge
 
     return Guard(load_judge(judge_spec, model_name))

@@ -60,12 +60,12 @@ def test_llm_judge_verdicts_cache_and_retry(server, tmp_path, monkeypatch):
     assert [j.verdict for j in again] == ["refuse", "clarify", "comply"] and len(server.hits) == 4
 
 
-def test_ensemble_asks_llm_only_when_classifier_unsure(server, tmp_path, monkeypatch):
+def test_ensemble_asks_llm_only_when_cross_judge_unsure(server, tmp_path, monkeypatch):
     from taskalign.judge.llm import EnsembleJudge, LLMJudge
 
     llm = LLMJudge(f"http://127.0.0.1:{server.server_address[1]}/v1", "judge-model", cache_path=tmp_path / "c.sqlite")
     items = [{"prompt": "a", "response": "I'm sorry, but I can't help with that."}]
-    assert EnsembleJudge(llm, threshold=0.0).judge(items)[0].explanation.startswith("classifier")
+    assert EnsembleJudge(llm, threshold=0.0).judge(items)[0].explanation.startswith("cross")
     assert server.hits == []
     assert EnsembleJudge(llm, threshold=1.01).judge(items)[0].explanation.startswith("llm")
     assert len(server.hits) == 1
@@ -97,3 +97,16 @@ def test_unreachable_endpoint_is_a_user_error():
 
     with pytest.raises(UserError, match=r"Cannot reach http://127.0.0.1:9/v1 .*fix the URL in --judge"):
         load_judge("llm:openai:http://127.0.0.1:9/v1", model_name="m")
+
+
+def test_with_abstain_a_reply_the_llm_cannot_judge_is_uncertain(server, tmp_path):
+    from taskalign.judge.llm import EnsembleJudge, LLMJudge
+
+    llm = LLMJudge(f"http://127.0.0.1:{server.server_address[1]}/v1", "judge-model", cache_path=tmp_path / "c.sqlite")
+    items = [{"prompt": "a", "response": "GARBLED reply"}, {"prompt": "b", "response": "Which one do you mean?"}]
+    kept = EnsembleJudge(llm, threshold=1.01).judge(items)  # every verdict goes to the LLM; it fails on the first
+    assert kept[0].verdict != "uncertain" and kept[1].verdict == "clarify"
+    abstaining = EnsembleJudge(llm, threshold=1.01, abstain=True)
+    first, second = abstaining.judge(items)
+    assert first.verdict == "uncertain" and "no usable verdict" in first.explanation
+    assert second.verdict == "clarify" and abstaining.abstain == 1.01

@@ -122,9 +122,10 @@ def test_durations_read_naturally(seconds, text):
 
 
 def test_report_shows_the_judges_measured_heldout_accuracy(run_dir):
-    card = json.loads((Path(taskalign.judge.__file__).parent / "data" / "card.json").read_text())["heldout"]["all"]
-    claim = f"measured accuracy {pct(card['binary_accuracy'])} on {card['n']} held-out labelled replies"
-    assert read(run_dir, "config.json")["judge"] == "classifier"
+    card = json.loads((Path(taskalign.judge.__file__).parent / "data" / "cross_card.json").read_text())["ood"]["all"]
+    claim = (f"measured accuracy {pct(card['binary_accuracy'])} on {card['n']} labelled replies it never saw "
+             "(held-out styles (OOD))")
+    assert read(run_dir, "config.json")["judge"] == "cross"
     assert claim in write_report(run_dir).read_text() and claim in (run_dir / "report.md").read_text()
     rejudge_run(run_dir, load_judge("rules"))  # a judge without a measured card claims no accuracy
     html = write_report(run_dir).read_text()
