@@ -219,10 +219,8 @@ def save(top: Top, temperature: float, path: Path) -> None:
     cut = 6 - len(top.layers)
     state = {f"layer.encoder.layer.{cut + k}.{name}": t.detach().to(torch.float16).contiguous()
              for k, layer in enumerate(top.layers) for name, t in layer.state_dict().items()}
-    n = top.head.in_features
     state.update({"head.W": top.head.weight.detach().T.contiguous(), "head.b": top.head.bias.detach(),
                   "head.w_bin": top.head_bin.weight.detach()[0].contiguous(), "head.b_bin": top.head_bin.bias.detach(),
-                  "head.mean": torch.zeros(n), "head.std": torch.ones(n),
                   "head.temperature": torch.tensor([temperature])})
     save_file(state, str(path))
 
@@ -237,7 +235,7 @@ def set_temperature(path: Path, temperature: float) -> None:
     save_file(state, str(path))
 
 
-def in_training(row: dict, index: int, old_share: float) -> bool:
+def in_training(row: dict, old_share: float) -> bool:
     """Training rows: every style but the test ones; of the older files only a fixed share (their composed template
     replies would otherwise outnumber the written styles and teach the phrase shortcuts the judge must not learn)."""
     if row["style"] in TEST_STYLES:
@@ -324,7 +322,7 @@ def main(argv=None) -> dict:
     pairs = pair_texts(rows)
     rules = torch.tensor([rule_vector(q, r, row["response"]) for (q, r), row in zip(pairs, rows)], dtype=torch.float32)
     base_layers = base.encoder.layer[base.config.num_hidden_layers - args.layers:]
-    train_idx = [i for i, r in enumerate(rows) if in_training(r, i, args.old_share)]
+    train_idx = [i for i, r in enumerate(rows) if in_training(r, args.old_share)]
     loso_path = DATA / "v2" / "loso.json"
     loso = json.loads(loso_path.read_text()) if loso_path.is_file() else None
     if loso and loso["settings"] != settings:

@@ -116,7 +116,7 @@ def load_model(path: str = str(WEIGHTS)):
 
 
 def features(items: list[dict], path: str = str(WEIGHTS), batch_size: int = 32) -> np.ndarray:
-    """One row per item: pooled cross-encoder states and rule features, before the heads' standardisation."""
+    """One row per item: pooled cross-encoder states and rule features, as the heads read them."""
     import torch
 
     tokenizer, model, _ = load_model(path)
@@ -143,10 +143,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def head_outputs(x: np.ndarray, heads: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(4-class probabilities, calibrated probability of refusing) from raw features."""
-    xs = (x - heads["mean"]) / heads["std"]
-    logit = (xs @ heads["w_bin"] + heads["b_bin"]).reshape(-1) / float(heads["temperature"].reshape(-1)[0])
-    return softmax(xs @ heads["W"] + heads["b"]), 1.0 / (1.0 + np.exp(-logit))
+    """(4-class probabilities, calibrated probability of refusing) from the features."""
+    logit = (x @ heads["w_bin"] + heads["b_bin"]).reshape(-1) / float(heads["temperature"].reshape(-1)[0])
+    return softmax(x @ heads["W"] + heads["b"]), 1.0 / (1.0 + np.exp(-logit))
 
 
 def decide(probs: np.ndarray, p_refusing: np.ndarray) -> list[tuple[str, float]]:
