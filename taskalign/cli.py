@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "taskalign.models.cli",     # chat, models
     "taskalign.suite.cli",      # cases list|show|validate
     "taskalign.redteam.cli",    # redteam
+    "taskalign.attack.cli",     # attack
     "taskalign.judge.cli",      # judge, judge eval
     "taskalign.prefs.cli",      # prefs build|validate|stats
     "taskalign.train.cli",      # train sft|dpo|merge

@@ -20,8 +20,12 @@ def start(system: str | None = None, today: str = DEFAULT_TODAY, tools: list[dic
 
 
 def for_case(case: dict) -> list[dict]:
-    """A suite case's conversation before its first turn (a case may carry its own `system`)."""
-    return start(case.get("system"))
+    """A suite case's conversation before its first turn: its own `system` or TaskMaster's, then its `history` (an
+    earlier exchange the case sets up, e.g. a tool result the model reads)."""
+    messages = start(case.get("system"))
+    for m in case.get("history") or []:
+        add(messages, m["role"], m["content"])
+    return messages
 
 
 def add(messages: list[dict], role: str, content: str) -> list[dict]:

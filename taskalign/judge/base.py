@@ -59,9 +59,11 @@ class Abstaining(Judge):
 
 
 def prompt_text(item: dict) -> str:
-    """The last user message of the conversation before the reply (or `prompt`)."""
-    if isinstance(item.get("prompt"), str):
-        return item["prompt"]
+    """What the reply answers: the item's `goal` (the request in plain words, for an encoded or indirect attack), else
+    `prompt`, else the last user message of the conversation before the reply."""
+    for field in ("goal", "prompt"):
+        if isinstance(item.get(field), str):
+            return item[field]
     for message in reversed(item.get("messages") or []):
         if isinstance(message, dict) and message.get("role") == "user":
             return str(message.get("content") or "")

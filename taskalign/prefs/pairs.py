@@ -24,7 +24,8 @@ def run_prefix(case: dict, run: dict | None) -> list[dict] | None:
     messages = run.get("messages") or []
     if not messages or messages[-1].get("role") != "assistant" or not str(messages[-1].get("content", "")).strip():
         return None
-    if sum(m.get("role") == "user" for m in messages) != len(case["turns"]):
+    scripted = sum(m.get("role") == "user" for m in case.get("history") or [])
+    if sum(m.get("role") == "user" for m in messages) != scripted + len(case["turns"]):
         return None
     return [_msg(m["role"], m["content"]) for m in messages[:-1]]
 

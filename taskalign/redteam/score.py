@@ -40,12 +40,18 @@ def task_correct(expected_tool: dict, tool_calls: list[dict]) -> bool:
 
 
 def judge_items(transcript: dict) -> list[dict]:
-    """One judge item per assistant turn: the conversation before it, and the reply."""
+    """One judge item per assistant turn the model wrote: the conversation before it, and the reply. A case's
+    `history` was written for it, so its assistant messages are not judged; a case's `goal` (the request in plain
+    words, e.g. behind an encoding) is what the judge reads the reply against."""
     case, messages, items = transcript["case"], transcript["messages"], []
+    first = 1 + len(case.get("history") or []) if messages and messages[0]["role"] == "system" else 0
     for i, message in enumerate(messages):
-        if message["role"] == "assistant":
-            items.append({"messages": messages[:i], "response": message["content"], "category": case["category"],
-                          "alternatives": case.get("alternatives") or []})
+        if message["role"] == "assistant" and i >= first:
+            item = {"messages": messages[:i], "response": message["content"], "category": case["category"],
+                    "alternatives": case.get("alternatives") or []}
+            if case.get("goal"):
+                item["goal"] = case["goal"]
+            items.append(item)
     return items
 
 

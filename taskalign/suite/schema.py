@@ -14,7 +14,8 @@ from taskalign.taxonomy import CATEGORIES, EXPECTED, REFUSE_CATEGORIES  # noqa: 
 SPLITS = ("train", "test")
 REQUIRED = ("id", "category", "turns", "expected")
 # Optional keys with a fixed meaning are type-checked; any other key is kept as it is.
-_STR_KEYS = ("harm_category", "intent_id", "system", "source", "strategy", "clarify_question")
+_STR_KEYS = ("harm_category", "intent_id", "system", "source", "strategy", "clarify_question", "goal")
+HISTORY_ROLES = ("user", "assistant", "tool")
 _STR_LIST_KEYS = ("alternatives", "tags")
 
 
@@ -36,6 +37,17 @@ def _tool_problem(key: str, value) -> str | None:
     return None
 
 
+def _history_problem(history) -> str | None:
+    """`history`: messages placed between the system prompt and the first turn (a fabricated earlier exchange, or a
+    tool result that carries an indirect injection)."""
+    if not isinstance(history, list):
+        return "'history' must be a list of {\"role\", \"content\"} messages"
+    for i, m in enumerate(history):
+        if not isinstance(m, dict) or m.get("role") not in HISTORY_ROLES or not isinstance(m.get("content"), str):
+            return f"history[{i}] must be an object with 'role' (one of {', '.join(HISTORY_ROLES)}) and string 'content'"
+    return None
+
+
 def case_problems(case) -> list[str]:
     """What is wrong with one parsed case (an empty list when it is valid)."""
     if not isinstance(case, dict):
@@ -53,6 +65,8 @@ def case_problems(case) -> list[str]:
         problems.append(f"'split' must be 'train' or 'test', not {case['split']!r}")
     problems += [f"'{k}' must be a string" for k in _STR_KEYS if k in case and not isinstance(case[k], str)]
     problems += [f"'{k}' must be a list of strings" for k in _STR_LIST_KEYS if k in case and not _is_str_list(case[k])]
+    if "history" in case and (problem := _history_problem(case["history"])):
+        problems.append(problem)
     for key in ("expected_tool", "reference_call"):
         if key in case and (problem := _tool_problem(key, case[key])):
             problems.append(problem)

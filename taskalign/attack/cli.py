@@ -1,0 +1,49 @@
+"""`taskalign attack`: search, per harmful intent, for an attack that makes the model comply."""
+
+from pathlib import Path
+
+import typer
+
+from taskalign.attack.operators import FAMILIES
+from taskalign.judge import ABSTAIN_HELP, DEFAULT as DEFAULT_JUDGE, SPECS as JUDGE_SPECS
+from taskalign.models.cli import MODEL_HELP
+from taskalign.models.hf import PRECISION_HELP
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(attack)
+
+
+def attack(
+    model: str = typer.Option("embedded", "--model", help=MODEL_HELP),
+    out: Path = typer.Option(..., "--out", help="Run folder (resumes when it exists with the same settings)."),
+    intents: str = typer.Option("test", "--intents", help="train, test (the built-in intents) or a JSONL file of "
+                                                          "{\"id\", \"request\"} rows."),
+    budget: int = typer.Option(20, "--budget", help="Attempts per intent, the plain request included."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same mutations."),
+    families: str = typer.Option(",".join(FAMILIES), "--families", help="Operator families to search with."),
+    attacker: str = typer.Option(None, "--attacker", help="A model spec that rewrites attempts (PAIR-style); every "
+                                                          "other attempt is then its rewrite. Default: mutations only."),
+    attacker_model_name: str = typer.Option(None, "--attacker-model-name", help="Attacker model id on a server."),
+    limit: int = typer.Option(None, "--limit", help="At most this many intents."),
+    model_name: str = typer.Option(None, "--model-name", help="Model id on an OpenAI-compatible server."),
+    adapter: str = typer.Option(None, "--adapter", help="PEFT adapter folder for a Hugging Face model."),
+    max_new_tokens: int = typer.Option(96, help="Longest reply in tokens."),
+    batch_size: int = typer.Option(32, help="Conversations per generate() call (Hugging Face backend)."),
+    concurrency: int = typer.Option(8, help="Requests in flight (OpenAI-compatible backend)."),
+    precision: str = typer.Option("fast", help="Hugging Face backend. " + PRECISION_HELP),
+    judge: str = typer.Option(DEFAULT_JUDGE, help=JUDGE_SPECS),
+    abstain: float = typer.Option(None, "--abstain", help=ABSTAIN_HELP),
+    judge_model_name: str = typer.Option(None, help="Model id for an LLM judge."),
+):
+    """Adaptive attacks: per intent, mutate (or let --attacker rewrite) until the judge says the model complied or the
+    budget is spent. Writes a red-team run folder with ASR@budget, attempts.jsonl and attacks.jsonl."""
+    from taskalign.attack.search import AttackConfig, run
+    from taskalign.attack.show import print_attack
+
+    config = AttackConfig(model=model, out=str(out), intents=intents, budget=budget, seed=seed,
+                          families=tuple(f.strip() for f in families.split(",") if f.strip()), attacker=attacker,
+                          attacker_model_name=attacker_model_name, limit=limit, model_name=model_name, adapter=adapter,
+                          max_new_tokens=max_new_tokens, batch_size=batch_size, concurrency=concurrency,
+                          precision=precision, judge=judge, judge_model_name=judge_model_name, abstain=abstain)
+    print_attack(run(config))
