@@ -2,6 +2,14 @@
 
     taskalign pipeline --out runs/demo                 # default profile, ~30 min on a 2-core CPU
     taskalign pipeline --profile quick --out runs/q    # smaller, ~10 min
+    taskalign pipeline --profile robust --out runs/r   # default + adaptive rounds + adaptive evaluation
+
+Rounds (`--rounds N`, or the profile's `rounds: {n: N}`): after the first DPO, N times: attack the model just trained
+on the *train* intents (taskalign attack), red-team it on operator variants of the train cases, harmful and benign
+alike (taskalign cases mutate), build pairs from both runs' failures (on-policy), and DPO that model again. Each
+round is red-teamed on the test split and compared with the model before it (roundN/compare.html). With an `attack`
+section (budget > 0) the adaptive attack also runs on the *test* intents against base, SFT and the final model, and
+its ASR@budget joins each run's metrics as `adaptive_attack_success`.
 
 Each stage writes its own folder and records a fingerprint of its settings, its inputs and the taskalign code and data it
 runs in `stages.json`; a re-run skips stages whose fingerprint is unchanged (so an upgrade that changes a stage's code
@@ -26,7 +34,23 @@ from taskalign.typecheck import typed_values
 
 console = Console()
 PROFILES = Path(__file__).with_name("pipeline.yaml")
-SECTIONS = ("model", "sft", "eval", "base_eval", "prefs_eval", "prefs", "dpo")
+SECTIONS = ("model", "sft", "eval", "base_eval", "prefs_eval", "prefs", "dpo", "attack", "rounds")
+# Sections a profile may leave out: an attack budget of 0 is no adaptive evaluation, n 0 no rounds.
+OPTIONAL = {"attack": {"budget": 0}, "rounds": {"n": 0}}
+
+
+@dataclass(frozen=True)
+class RoundSettings:
+    """The `rounds` section: what each adaptive training round does (see the module docstring)."""
+    n: int = 0                          # rounds after the first DPO
+    budget: int = 10                    # attack attempts per train intent
+    per_case: int = 1                   # operator variants per train case
+    variants_limit: int | None = 240    # variant cases red-teamed per round (a stratified sample); None: all
+    max_new_tokens: int = 64
+    anchors: int = 100                  # capability anchors in each round's pairs
+    max_pairs: int | None = 400
+    balance: float = 1.0
+    learning_rate: float | None = None  # the rounds' DPO learning rate; None: the dpo section's
 
 
 @dataclass(frozen=True)
@@ -37,6 +61,7 @@ class PipelineConfig:
     model: str | None = None     # base model spec; default: the profile's (embedded)
     judge: str = "cross"
     abstain: float | None = None
+    rounds: int | None = None    # overrides the profile's rounds.n
 
 
 def load_settings(config: PipelineConfig) -> dict:
@@ -45,7 +70,7 @@ def load_settings(config: PipelineConfig) -> dict:
     profiles = yaml.safe_load(PROFILES.read_text())
     if config.profile not in profiles:
         raise UserError(f"Unknown --profile {config.profile!r}; choose one of {', '.join(profiles)}.")
-    settings = json.loads(json.dumps(profiles[config.profile]))
+    settings = {**json.loads(json.dumps(OPTIONAL)), **json.loads(json.dumps(profiles[config.profile]))}
     if config.config:
         path = Path(config.config)
         if not path.is_file():
@@ -61,6 +86,10 @@ def load_settings(config: PipelineConfig) -> dict:
                 settings[key] = {**settings.get(key, {}), **value}
     if config.model:
         settings["model"] = config.model
+    if config.rounds is not None:
+        if config.rounds < 0:
+            raise UserError(f"--rounds {config.rounds} must be 0 or more.")
+        settings["rounds"] = {**settings["rounds"], "n": config.rounds}
     return check_sections(settings, str(config.config or PROFILES))
 
 
@@ -84,11 +113,17 @@ def section_types() -> dict:
     from taskalign.prefs.build import build
     from taskalign.redteam.runner import RedteamConfig
 
+    from taskalign.attack.search import AttackConfig
+
     redteam = {k: v for k, v in typing.get_type_hints(RedteamConfig).items() if k not in ("model", "out", "judge", "abstain")}
     hints = typing.get_type_hints(build)
     prefs = {name: hints.get(name, str | None) for name in inspect.signature(build).parameters
              if name not in ("run_dir", "cases", "out", "notes")}
-    return {"base_eval": redteam, "eval": redteam, "prefs_eval": redteam, "prefs": prefs}
+    attack = {k: v for k, v in typing.get_type_hints(AttackConfig).items()
+              if k in ("budget", "seed", "families", "attacker", "attacker_model_name", "limit", "max_new_tokens",
+                       "batch_size", "precision")}
+    return {"base_eval": redteam, "eval": redteam, "prefs_eval": redteam, "prefs": prefs, "attack": attack,
+            "rounds": typing.get_type_hints(RoundSettings)}
 
 
 def training_settings() -> dict:
@@ -149,6 +184,7 @@ STAGE_CODE = {
     "train": SHARED + ("train",),
     "prefs": SHARED + TAXONOMY + ("prefs", "judge", "suite", "train", "redteam", "report"),
     "compare": ("errors.py", "files.py") + TAXONOMY + ("report", "domain", "suite"),
+    "attack": SHARED + TAXONOMY + ("attack", "redteam", "judge", "suite", "report", "prefs", "train"),
 }
 
 
@@ -172,7 +208,7 @@ def _train(kind: str, section: dict, paths: dict) -> str:
     return str(out.relative_to(out.parent.parent))
 
 
-def _prefs(run_dir: Path, out: Path, section: dict) -> str:
+def _prefs(run_dir: Path | list[Path], out: Path, section: dict) -> str:
     from taskalign.prefs import build
     from taskalign.suite import load_cases
 
@@ -180,11 +216,65 @@ def _prefs(run_dir: Path, out: Path, section: dict) -> str:
     return out.name
 
 
-def _compare(out: Path, runs: dict) -> str:
+def _compare(out: Path, runs: dict, attacks: dict | None = None, html: Path | None = None) -> str:
+    """The comparison page; first each run's summary gains its model's adaptive ASR (attacks: {label: folder})."""
+    from taskalign.attack.search import attach_adaptive
     from taskalign.report import compare
 
-    compare([out / d for d in runs.values()], out / "compare.html", labels=list(runs))
-    return "compare.html"
+    for label, folder in (attacks or {}).items():
+        attach_adaptive(out / runs[label], out / folder)
+    html = html or out / "compare.html"
+    compare([out / d for d in runs.values()], html, labels=list(runs))
+    return str(html.relative_to(out))
+
+
+def _attack(model: str, out: Path, intents: str, section: dict, judge: tuple[str, float | None]) -> str:
+    from taskalign.attack.search import AttackConfig, run
+
+    model = str(Path(model).resolve()) if Path(model).exists() else model
+    run(AttackConfig(model=model, out=str(out), intents=intents, judge=judge[0], abstain=judge[1], **section))
+    return out.name
+
+
+def _variants_run(model: str, folder: Path, seed: int, rounds: RoundSettings, judge) -> str:
+    """Operator variants of the train cases (harmful and benign), red-teamed on the model a round starts from."""
+    from taskalign.attack.variants import write_variants
+
+    cases = folder / "variants.jsonl"
+    if not cases.is_file():  # written once per round: the red-team run resumes on the same file
+        write_variants(cases, per_case=rounds.per_case, seed=seed)
+    section = {"cases": str(cases), "limit": rounds.variants_limit, "max_new_tokens": rounds.max_new_tokens}
+    return _redteam(model, folder / "variants", section, judge)
+
+
+def _round(st: "Stages", out: Path, r: int, start: tuple[str, str, str], s: dict, j, code: dict) -> tuple[str, str, str]:
+    """Round r: attack + variants on the model `start` = (model folder, its DPO stage, its red-team run), pairs from
+    their failures, DPO from that model, red-team and compare. Returns the same triple for the new model."""
+    rounds = RoundSettings(**s["rounds"])
+    model, dpo_stage, run_dir = start
+    folder, new_model = out / f"round{r}", out / "models" / f"aligned_r{r}"
+    folder.mkdir(parents=True, exist_ok=True)
+    attack = {"budget": rounds.budget, "seed": r, "max_new_tokens": rounds.max_new_tokens}
+    st.run(f"attack_train_r{r}", {**attack, "code": code["attack"]},
+           lambda: _attack(model, folder / "attack_train", "train", attack, j), folder / "attack_train",
+           after=(dpo_stage,))
+    st.run(f"variants_r{r}", {**s["rounds"], "code": code["attack"]},
+           lambda: _variants_run(model, folder, r, rounds, j), folder / "variants", after=(dpo_stage,))
+    prefs_section = {"anchors": rounds.anchors, "max_pairs": rounds.max_pairs, "balance": rounds.balance, "seed": r}
+    st.run(f"prefs_r{r}", {**prefs_section, "code": code["prefs"]},
+           lambda: _prefs([folder / "attack_train", folder / "variants"], folder / "prefs.jsonl", prefs_section),
+           folder / "prefs.jsonl", after=(f"attack_train_r{r}", f"variants_r{r}"))
+    dpo = {**s["dpo"], **({"learning_rate": rounds.learning_rate} if rounds.learning_rate else {})}
+    st.run(f"dpo_r{r}", {**dpo, "code": code["train"]},
+           lambda: _train("dpo", dpo, {"model": model, "data": str(folder / "prefs.jsonl"), "out": str(new_model)}),
+           new_model, after=(f"prefs_r{r}",))
+    st.run(f"redteam_aligned_r{r}", {**s["eval"], "code": code["redteam"]},
+           lambda: _redteam(str(new_model), out / f"aligned_r{r}", s["eval"], j), out / f"aligned_r{r}",
+           after=(f"dpo_r{r}",))
+    st.run(f"compare_r{r}", {"code": code["compare"]},
+           lambda: _compare(out, {run_dir: run_dir, f"aligned_r{r}": f"aligned_r{r}"}, html=folder / "compare.html"),
+           after=(f"redteam_aligned_r{r}",))
+    return str(new_model), f"dpo_r{r}", f"aligned_r{r}"
 
 
 def run(config: PipelineConfig) -> Path:
@@ -211,10 +301,26 @@ def run(config: PipelineConfig) -> Path:
            aligned_dir, after=("prefs",))
     st.run("redteam_aligned", {**s["eval"], "code": code["redteam"]},
            lambda: _redteam(str(aligned_dir), out / "aligned", s["eval"], j), out / "aligned", after=("dpo",))
+    final = (str(aligned_dir), "dpo", "aligned")
+    for r in range(1, s["rounds"]["n"] + 1):
+        final = _round(st, out, r, final, s, j, code)
     runs = {"base": "base", "sft": "sft", "aligned": "aligned"}
-    st.run("compare", {"code": code["compare"]}, lambda: _compare(out, runs), after=tuple(f"redteam_{k}" for k in runs))
-    manifest = {"models": {"base": base, "sft": "models/sft", "aligned": "models/aligned"}, "runs": runs,
-                "prefs": "prefs.jsonl", "report": "compare.html", "timings_s": st.timings(), "profile": config.profile}
+    if final[2] != "aligned":
+        runs[final[2]] = final[2]
+    attacks = {}
+    if s["attack"].get("budget"):
+        models = {"base": (base, ()), "sft": (str(sft_dir), ("sft",)), final[2]: (final[0], (final[1],))}
+        for label, (model, after) in models.items():
+            st.run(f"attack_{label}", {**s["attack"], "code": code["attack"]},
+                   lambda model=model, label=label: _attack(model, out / f"attack_{label}", "test", s["attack"], j),
+                   out / f"attack_{label}", after=after)
+            attacks[label] = f"attack_{label}"
+    st.run("compare", {"code": code["compare"], "attacks": attacks},
+           lambda: _compare(out, runs, attacks), after=tuple(f"redteam_{k}" for k in runs) + tuple(attacks.values()))
+    models = {"base": base, "sft": "models/sft", "aligned": "models/aligned"}
+    models.update({f"aligned_r{r}": f"models/aligned_r{r}" for r in range(1, s["rounds"]["n"] + 1)})
+    manifest = {"models": models, "runs": runs, "attacks": attacks, "prefs": "prefs.jsonl", "report": "compare.html",
+                "timings_s": st.timings(), "profile": config.profile, "rounds": s["rounds"]["n"]}
     write_json_atomic(out / "pipeline.json", manifest)
     print_results(out, runs)
     return out
@@ -224,7 +330,8 @@ def results_table(out: Path, runs: dict) -> dict:
     """metric -> {run label: value} from each run's summary (the runs use the test split only)."""
     summaries = {label: read_json(out / d / "summary.json", dict) for label, d in runs.items()}
     first = next(iter(summaries.values()))
-    return {m: {label: s["metrics"][m]["value"] for label, s in summaries.items()} for m in first["metrics"]}
+    names = list(first["metrics"]) + sorted({m for s in summaries.values() for m in s["metrics"]} - set(first["metrics"]))
+    return {m: {label: (s["metrics"].get(m) or {}).get("value") for label, s in summaries.items()} for m in names}
 
 
 def print_results(out: Path, runs: dict) -> None:

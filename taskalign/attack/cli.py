@@ -1,4 +1,5 @@
-"""`taskalign attack`: search, per harmful intent, for an attack that makes the model comply."""
+"""`taskalign attack`: search, per harmful intent, for an attack that makes the model comply; and `taskalign cases
+mutate`: the same operators applied to train cases, harmful and benign, for preference training."""
 
 from pathlib import Path
 
@@ -11,7 +12,11 @@ from taskalign.models.hf import PRECISION_HELP
 
 
 def register(app: typer.Typer) -> None:
+    from taskalign.suite.cli import cases_app
+
     app.command()(attack)
+    # `cases mutate` lives here, with the operators it applies, so the suite never imports the attack code.
+    cases_app.command("mutate")(mutate)
 
 
 def attack(
@@ -47,3 +52,23 @@ def attack(
                           max_new_tokens=max_new_tokens, batch_size=batch_size, concurrency=concurrency,
                           precision=precision, judge=judge, judge_model_name=judge_model_name, abstain=abstain)
     print_attack(run(config))
+
+
+def mutate(
+    out: str = typer.Option(..., "--out", help="Where to write the variant cases (JSONL)."),
+    file: str = typer.Option(None, "--file", "-f", help="A case file (JSONL); default: the built-in suite."),
+    bank: bool = typer.Option(True, "--bank/--no-bank", help="Also mutate the training-only bank (its plain and "
+                                                             "euphemistic requests and benign look-alikes)."),
+    per_case: int = typer.Option(1, "--per-case", help="Variants per source case."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same variants."),
+    families: str = typer.Option(None, "--families", help="Operator families (default: all)."),
+):
+    """Attack-operator variants of the train cases, harmful and benign alike (see taskalign/attack/variants.py)."""
+    from rich.console import Console
+
+    from taskalign.attack.variants import write_variants
+
+    chosen = tuple(f.strip() for f in families.split(",")) if families else FAMILIES
+    counts = write_variants(out, cases_file=file, bank=bank, per_case=per_case, seed=seed, families=chosen)
+    Console().print(f"{sum(counts.values())} variants -> {out}: "
+                    + ", ".join(f"{c} ({e}) {n}" for (c, e), n in sorted(counts.items())))

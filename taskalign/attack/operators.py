@@ -315,6 +315,16 @@ def category_of(candidate: Candidate) -> str:
     return "harmful_direct"
 
 
+def check_families(families: tuple[str, ...]) -> None:
+    """A UserError naming the first unknown family (or the empty choice)."""
+    from taskalign.errors import UserError
+
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown or not families:
+        raise UserError(f"--families {','.join(families)}: use some of {', '.join(FAMILIES)}"
+                        + (f" ({unknown[0]!r} is not one)." if unknown else "."))
+
+
 def operators(families: tuple[str, ...] = FAMILIES) -> list[tuple[str, str]]:
     """(family, operator) pairs of the chosen families, in a fixed order."""
     table = {"rephrase": list(REPHRASINGS), "encode": list(ENCODINGS), "wrap": list(WRAPPERS),

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from taskalign import __version__
-from taskalign.attack.operators import FAMILIES, Candidate, category_of, key, mutate, render
+from taskalign.attack.operators import FAMILIES, Candidate, category_of, check_families, key, mutate, render
 from taskalign.errors import UserError
 from taskalign.files import Appender, read_json, read_jsonl, read_rows, repair_tail, write_json_atomic, \
     write_jsonl_atomic
@@ -288,6 +288,24 @@ def write_outputs(out: Path, attempts: dict[str, list[dict]], intents: list[dict
     return summary
 
 
+ADAPTIVE_METRIC = "adaptive_attack_success"
+
+
+def attach_adaptive(run_dir: Path, attack_dir: Path) -> dict:
+    """Put an attack run's ASR@budget on test intents into a red-team run's summary.json, as the metric
+    `adaptive_attack_success` (with its budget), so compare and the report show it beside the static metrics."""
+    run_dir, attack_dir = Path(run_dir), Path(attack_dir)
+    adaptive = read_json(attack_dir / "summary.json", dict).get("adaptive")
+    if not isinstance(adaptive, dict):
+        raise UserError(f"{attack_dir}/summary.json has no 'adaptive' section; pass a folder of `taskalign attack`.")
+    summary = read_json(run_dir / "summary.json", dict)
+    summary["metrics"][ADAPTIVE_METRIC] = {**adaptive["asr"], "budget": adaptive["budget"]}
+    summary["adaptive_run"] = str(Path("..") / attack_dir.name) if attack_dir.parent == run_dir.parent \
+        else str(attack_dir.resolve())
+    write_json_atomic(run_dir / "summary.json", summary)
+    return summary
+
+
 def run(config: AttackConfig, model=None, attacker=None) -> Path:
     """Search (resuming), then write the run folder and its report; returns the folder."""
     from taskalign.judge import load_judge
@@ -295,9 +313,7 @@ def run(config: AttackConfig, model=None, attacker=None) -> Path:
 
     if config.budget < 1:
         raise UserError(f"--budget {config.budget} must be at least 1 (attempts per intent, the plain request included).")
-    unknown = [f for f in config.families if f not in FAMILIES]
-    if unknown or not config.families:
-        raise UserError(f"--families {','.join(config.families)}: use some of {', '.join(FAMILIES)}.")
+    check_families(config.families)
     intents = load_attack_intents(config.intents, config.limit)
     out = Path(config.out)
     _prepare(config, intents, out)

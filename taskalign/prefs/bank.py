@@ -7,7 +7,8 @@
 The red-team suite's train split has one euphemistic phrasing per intent (48), too few for a small model to learn to
 see harm through soft wording; these rows add new scenarios in the same harm categories: 120 intents, a third of them
 with one-line euphemisms where a single quoted word carries the harm, and 108 benign look-alikes with the same surface
-(scary words used innocently, on every tool, not only create_task). They are never evaluated on:
+(scary words used innocently, on every tool, not only create_task), and 90 ambiguous requests (harmful or fine
+depending on intent) whose right answer is one specific clarifying question. They are never evaluated on:
 every row is split "train", and tests/prefs/test_bank.py checks that no id or near-duplicate text touches the suite's
 test split. prefs build takes them as extra train cases (`--extra-cases builtin`).
 """
@@ -20,13 +21,14 @@ from taskalign.suite import load_cases, load_intents
 from taskalign.suite.strategies import harmful_cases, load_strategies, row_cases
 
 DATA = Path(__file__).parent / "data"
-INTENTS, BENIGN = DATA / "train_intents.jsonl", DATA / "train_benign.jsonl"
+INTENTS, BENIGN, AMBIGUOUS = DATA / "train_intents.jsonl", DATA / "train_benign.jsonl", DATA / "train_ambiguous.jsonl"
 SOURCE = "taskalign-train-bank"
 
 
 def bank_cases(seed: int = 0, strategies: list[str] | None = None) -> list[dict]:
     """Every bank intent under every attack strategy (or only `strategies`; one template each, seeded), then the
-    benign look-alikes, which are always there: they are what keeps more refusal data from refusing look-alikes."""
+    benign look-alikes and the ambiguous requests, which are always there: they are what keeps more refusal data from
+    refusing look-alikes, and from refusing (or acting on) what should get a question."""
     known = load_strategies()
     unknown = sorted(set(strategies or ()) - set(known))
     if unknown:
@@ -35,6 +37,7 @@ def bank_cases(seed: int = 0, strategies: list[str] | None = None) -> list[dict]
     chosen = {name: spec for name, spec in known.items() if not strategies or name in strategies}
     cases = harmful_cases(load_intents(INTENTS), chosen, seed)
     cases += row_cases(read_jsonl(BENIGN), "benign_edge", "comply")
+    cases += row_cases(read_jsonl(AMBIGUOUS), "ambiguous", "clarify")
     return [{**c, "id": f"bank/{c['id']}", "source": SOURCE} for c in cases]
 
 

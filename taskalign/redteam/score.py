@@ -142,5 +142,11 @@ def rejudge_run(run_dir, judge) -> dict:
     # last line, or stop a retry before the older record of a case was dropped.
     transcripts = last_per_case(read_checked(run_dir / "transcripts.jsonl", transcript_problem, partial_tail=True))
     old = read_json(run_dir / "summary.json", dict) if (run_dir / "summary.json").is_file() else {}
-    keep = {k: old[k] for k in ("started_at", "duration_s", "cases_per_s") if k in old}
-    return write_scores(run_dir, transcripts, judge, **keep)
+    keep = {k: old[k] for k in ("started_at", "duration_s", "cases_per_s", "adaptive", "adaptive_run") if k in old}
+    summary = write_scores(run_dir, transcripts, judge, **keep)
+    # A metric measured by another run (the adaptive ASR a pipeline attaches) is kept as it was.
+    extra = {k: v for k, v in (old.get("metrics") or {}).items() if k not in summary["metrics"]}
+    if extra:
+        summary["metrics"].update(extra)
+        write_json_atomic(run_dir / "summary.json", summary)
+    return summary

@@ -55,6 +55,45 @@ def test_pipeline_end_to_end_then_cached(tmp_path, tiny_model_dir, monkeypatch):
     assert weights.stat().st_mtime_ns != mtime
 
 
+@pytest.mark.slow
+def test_rounds_attack_the_model_just_trained_and_adaptive_asr_joins_the_metrics(tmp_path, tiny_model_dir):
+    config_path = tmp_path / "tiny.yaml"
+    rounds = {"budget": 2, "variants_limit": 8, "max_new_tokens": 8, "anchors": 2, "max_pairs": None}
+    config_path.write_text(yaml.safe_dump({"model": str(tiny_model_dir), **TINY, "rounds": rounds,
+                                           "attack": {"budget": 2, "limit": 3, "max_new_tokens": 8}}))
+    out = run(PipelineConfig(out=str(tmp_path / "r"), profile="quick", config=str(config_path), judge="rules",
+                             rounds=1))
+    stages = json.loads((out / "stages.json").read_text())
+    for stage in ("attack_train_r1", "variants_r1", "prefs_r1", "dpo_r1", "redteam_aligned_r1", "compare_r1",
+                  "attack_base", "attack_sft", "attack_aligned_r1"):
+        assert stages[stage]["done"], stage
+    # The round starts from the model the first DPO made, and attacks it on train intents only.
+    trained = json.loads((out / "models" / "aligned_r1" / "train_config.json").read_text())
+    assert trained["model"] == str(out / "models" / "aligned")
+    attempts = [json.loads(line) for line in (out / "round1" / "attack_train" / "attempts.jsonl").read_text().splitlines()]
+    from taskalign.suite import load_intents
+
+    train_ids = {i["id"] for i in load_intents() if i["split"] == "train"}
+    assert attempts and {a["intent_id"] for a in attempts} <= train_ids
+    assert all(a["transcript"]["case"]["split"] == "train" for a in attempts)
+    # Its pairs come from the cases of its two runs (the tiny model's replies are too short to be on-policy here;
+    # tests/attack/test_search.py checks on-policy pairs from attack failures).
+    pairs = [json.loads(line) for line in (out / "round1" / "prefs.jsonl").read_text().splitlines()]
+    case_ids = {p["metadata"]["case_id"] for p in pairs}
+    assert any(c.startswith("attack/") for c in case_ids) and any(c.startswith("variant/") for c in case_ids)
+    # The adaptive ASR on test intents sits beside the static metrics of base, SFT and the final model.
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["attack_success"]) == {"base", "sft", "aligned", "aligned_r1"}
+    adaptive = results["adaptive_attack_success"]
+    assert adaptive["aligned"] is None and all(isinstance(adaptive[k], float) for k in ("base", "sft", "aligned_r1"))
+    test_ids = {i["id"] for i in load_intents() if i["split"] == "test"}
+    for label in ("base", "sft", "aligned_r1"):
+        rows = (out / f"attack_{label}" / "attempts.jsonl").read_text().splitlines()
+        assert {json.loads(r)["intent_id"] for r in rows} <= test_ids
+    assert (out / "round1" / "compare.html").is_file()
+    assert "adaptive_attack_success" in (out / "compare.md").read_text()
+
+
 def test_unknown_profile_and_config_key_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="profile"):
         load_settings(PipelineConfig(out=str(tmp_path), profile="huge"))

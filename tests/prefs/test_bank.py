@@ -7,7 +7,7 @@ import pytest
 
 from taskalign.errors import UserError
 from taskalign.prefs import build, validate
-from taskalign.prefs.bank import BENIGN, INTENTS, extra_cases
+from taskalign.prefs.bank import AMBIGUOUS, BENIGN, INTENTS, extra_cases
 from taskalign.redteam.score import task_correct
 from taskalign.suite import load_cases, load_intents
 from taskalign.suite.strategies import DATA as SUITE_DATA
@@ -28,15 +28,18 @@ def _rows(path):
 
 
 def test_bank_rows_are_train_only_with_new_ids_in_the_suites_harm_categories():
-    intents, benign = load_intents(INTENTS), _rows(BENIGN)
+    intents, benign, ambiguous = load_intents(INTENTS), _rows(BENIGN), _rows(AMBIGUOUS)
     suite_intents, suite_benign = load_intents(), _rows(SUITE_DATA / "benign_edge.jsonl")
-    assert len(intents) >= 60 and len(benign) >= 48
-    assert all(r["split"] == "train" for r in intents + benign)
-    for rows in (intents, benign):  # bank case ids are "bank/<id>": a repeated id would be two cases with one id
+    suite_ambiguous = _rows(SUITE_DATA / "ambiguous.jsonl")
+    assert len(intents) >= 60 and len(benign) >= 48 and len(ambiguous) >= 60
+    assert all(r["split"] == "train" for r in intents + benign + ambiguous)
+    for rows in (intents, benign, ambiguous):  # bank case ids are "bank/<id>": a repeated id would be two cases
         assert len({r["id"] for r in rows}) == len(rows)
     assert not {r["id"] for r in intents} & {r["id"] for r in suite_intents}
     assert not {r["id"] for r in benign} & {r["id"] for r in suite_benign}
-    assert {r["harm_category"] for r in intents + benign} == {r["harm_category"] for r in suite_intents}
+    assert not {r["id"] for r in ambiguous} & {r["id"] for r in suite_ambiguous}
+    assert {r["harm_category"] for r in intents + benign + ambiguous} == {r["harm_category"] for r in suite_intents}
+    assert all(r["clarify_question"].strip().endswith(("?", ".")) and "?" in r["clarify_question"] for r in ambiguous)
 
 
 def _texts(row):
@@ -50,7 +53,7 @@ def test_no_bank_scenario_is_a_near_duplicate_of_a_test_split_one():
     test_rows = [r for name in ("intents.jsonl", "benign_edge.jsonl", "ambiguous.jsonl")
                  for r in _rows(SUITE_DATA / name) if r["split"] == "test"]
     test_texts = [_words(t) for r in test_rows for t in _texts(r)]
-    bank_texts = [t for r in load_intents(INTENTS) + _rows(BENIGN) for t in _texts(r)]
+    bank_texts = [t for r in load_intents(INTENTS) + _rows(BENIGN) + _rows(AMBIGUOUS) for t in _texts(r)]
     worst = max((_jaccard(_words(text), other), text) for text in bank_texts for other in test_texts)
     assert worst[0] < NEAR, worst
 
@@ -69,17 +72,18 @@ def test_builtin_bank_builds_pairs_that_validate_clean(tmp_path):
     rows = _rows(path)
     bank = [r for r in rows if r["metadata"]["case_id"].startswith("bank/")]
     assert len(bank) > 100 and notes["cases"] > len([c for c in cases if c["split"] == "train"])
-    assert {r["metadata"]["pair_type"] for r in bank} >= {"harmful_refusal", "persona_jailbreak", "edge_case_comply"}
+    assert {r["metadata"]["pair_type"] for r in bank} >= {"harmful_refusal", "persona_jailbreak", "edge_case_comply",
+                                                          "ambiguous_clarify"}
     assert validate(path, cases) == []
 
 
 def test_builtin_spec_picks_strategies_and_keeps_the_benign_look_alikes():
     everything = extra_cases("builtin")
     only = extra_cases("builtin:euphemism, direct")
-    harmful = [c for c in only if c["category"] != "benign_edge"]
+    harmful = [c for c in only if c["category"] not in ("benign_edge", "ambiguous")]
     assert {c["strategy"] for c in harmful} == {"euphemism", "direct"}
     assert len(harmful) == 2 * len(load_intents(INTENTS))
-    # the same cases as the whole bank's, and all of its benign look-alikes
+    # the same cases as the whole bank's, and all of its benign look-alikes and ambiguous requests
     assert only == [c for c in everything if c.get("strategy") in ("euphemism", "direct", None)]
     with pytest.raises(UserError, match="unknown strategy 'euphemisms'"):
         extra_cases("builtin:euphemisms")
