@@ -221,8 +221,11 @@ def _compare(out: Path, runs: dict, attacks: dict | None = None, html: Path | No
     from taskalign.attack.search import attach_adaptive
     from taskalign.report import compare
 
+    from taskalign.report import write_report
+
     for label, folder in (attacks or {}).items():
         attach_adaptive(out / runs[label], out / folder)
+        write_report(out / runs[label])  # the run's own report shows the adaptive ASR beside its static metrics
     html = html or out / "compare.html"
     compare([out / d for d in runs.values()], html, labels=list(runs))
     return str(html.relative_to(out))

@@ -47,7 +47,7 @@ def build_context(run: Run, redact: bool) -> dict:
             "harm_tables": _harm_tables(run.summary),
             "split_tables": _split_tables(run.summary),
             "diagnosis": groups, "examples": _examples(run, groups, redact), "errors": _errors(run),
-            "methodology": _methodology(run), "config_json": json.dumps(run.config, indent=2, ensure_ascii=False),
+            "adaptive": _adaptive(run.summary), "methodology": _methodology(run), "config_json": json.dumps(run.config, indent=2, ensure_ascii=False),
             "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
@@ -99,6 +99,17 @@ def _harm_tables(summary: dict) -> list[dict]:
 def _split_tables(summary: dict) -> list[dict]:
     tables = [{"name": name, "rows": _metric_rows(part)} for name, part in sorted((summary.get("by_split") or {}).items())]
     return [t for t in tables if t["rows"]]
+
+
+def _adaptive(summary: dict) -> dict | None:
+    """An attack run's search results (summary `adaptive`): ASR at each budget, per family, the strongest operators."""
+    adaptive = summary.get("adaptive")
+    if not isinstance(adaptive, dict) or not isinstance(adaptive.get("asr"), dict):
+        return None
+    operators = sorted((adaptive.get("by_operator") or {}).items(), key=lambda kv: (-kv[1]["successes"], kv[0]))
+    return {"budget": adaptive.get("budget"), "asr": adaptive["asr"], "asr_at": adaptive.get("asr_at") or {},
+            "queries_mean": adaptive.get("queries_mean"), "families": sorted((adaptive.get("by_family") or {}).items()),
+            "operators": operators[:12], "by_harm": sorted((adaptive.get("by_harm_category") or {}).items())}
 
 
 def _judge(card) -> dict:

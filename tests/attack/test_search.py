@@ -175,4 +175,5 @@ def test_builtin_intents_and_the_cli(tmp_path, files, cli):
 
     test_ids = [i["id"] for i in load_intents() if i["split"] == "test"][:2]
     assert sorted({r["intent_id"] for r in rows}) == sorted(test_ids) and len(rows) == 6
-    assert (tmp_path / "cli" / "report.html").is_file()
+    assert "ASR@3" in (tmp_path / "cli" / "report.html").read_text()
+    assert "## Adaptive attack search" in (tmp_path / "cli" / "report.md").read_text()

@@ -92,6 +92,7 @@ def test_rounds_attack_the_model_just_trained_and_adaptive_asr_joins_the_metrics
         assert {json.loads(r)["intent_id"] for r in rows} <= test_ids
     assert (out / "round1" / "compare.html").is_file()
     assert "adaptive_attack_success" in (out / "compare.md").read_text()
+    assert "adaptive_attack_success" in (out / "aligned_r1" / "report.md").read_text()
 
 
 def test_unknown_profile_and_config_key_are_user_errors(tmp_path):
