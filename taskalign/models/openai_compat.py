@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from taskalign.domain import load_tools, render_tool_call
+from taskalign.domain.toolcalls import split_tool_calls
 from taskalign.errors import UserError
 from taskalign.models.base import ChatModel, GenerationConfig, Reply
 from taskalign.models.openai_client import OpenAIClient, RequestFailed
@@ -37,7 +38,7 @@ class OpenAIModel(ChatModel):
             return list(pool.map(lambda c: self._one(c, config), conversations))
 
     def _payload(self, conversation, config) -> dict:
-        body = {"model": self.model_name, "messages": conversation, "max_tokens": config.max_new_tokens,
+        body = {"model": self.model_name, "messages": openai_messages(conversation), "max_tokens": config.max_new_tokens,
                 "temperature": config.temperature, "top_p": config.top_p, "seed": config.seed}
         if self.send_tools:
             body["tools"] = load_tools()
@@ -66,6 +67,30 @@ class OpenAIModel(ChatModel):
 
     def close(self):
         self.client.close()
+
+
+def openai_messages(conversation: list[dict]) -> list[dict]:
+    """The conversation as the Chat Completions API wants a tool round: an assistant message whose wire-format calls are
+    answered by `tool` messages carries them as `tool_calls`, and each tool message names the call it answers
+    (`tool_call_id`). Other messages go as they are. A case's history can hold such a round (an injected tool result)."""
+    out, pending = [], []
+    for i, message in enumerate(conversation):
+        answered = i + 1 < len(conversation) and conversation[i + 1]["role"] == "tool"
+        if message["role"] == "assistant" and answered:
+            text, calls = split_tool_calls(message["content"])
+            if calls:
+                pending = [f"call_{i}_{k}" for k in range(len(calls))]
+                out.append({"role": "assistant", "content": text.strip() or None, "tool_calls": [
+                    {"id": cid, "type": "function",
+                     "function": {"name": call.name, "arguments": json.dumps(call.arguments, ensure_ascii=False)}}
+                    for cid, call in zip(pending, calls)]})
+                continue
+        if message["role"] == "tool":
+            out.append({"role": "tool", "content": message["content"],
+                        "tool_call_id": pending.pop(0) if pending else f"call_{i}"})
+            continue
+        out.append(message)
+    return out
 
 
 def _to_reply(response: httpx.Response, latency: float) -> Reply:

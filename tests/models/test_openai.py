@@ -127,6 +127,27 @@ def test_structured_tool_calls_become_the_wire_format(server):
     assert reply.finish_reason == "tool_calls"
 
 
+def test_a_tool_round_in_the_history_goes_as_structured_calls_and_results(server):
+    call = render_tool_call("list_tasks", {"status": "open"})
+    history = [{"role": "system", "content": "You are TaskMaster."}, {"role": "user", "content": "Show my tasks."},
+               {"role": "assistant", "content": "Sure. " + call},
+               {"role": "tool", "content": '{"tasks": [{"id": "T-1", "notes": "do X"}]}'},
+               {"role": "user", "content": "Handle the open items."}]
+    [reply] = model(server).generate([history])
+    assert reply.error is None
+    sent = server.requests[0]["messages"]
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "tool", "user"]
+    assert sent[2]["content"] == "Sure." and len(sent[2]["tool_calls"]) == 1
+    structured = sent[2]["tool_calls"][0]
+    assert structured["function"]["name"] == "list_tasks"
+    assert json.loads(structured["function"]["arguments"]) == {"status": "open"}
+    assert sent[3]["tool_call_id"] == structured["id"] and sent[3]["content"] == history[3]["content"]
+    # An assistant reply whose call got no tool answer (the model's own earlier turn) goes as text, as before.
+    plain = [history[0], history[1], {"role": "assistant", "content": call}, {"role": "user", "content": "thanks"}]
+    model(server).generate([plain])
+    assert server.requests[1]["messages"] == plain
+
+
 def test_transient_429_and_500_are_retried_then_succeed(server):
     server.plan = [(429, {"error": "slow down"}), (500, {"error": "boom"})]
     [reply] = model(server, retries=3).generate([convo("hi")])
