@@ -62,6 +62,8 @@ def mutate(
     per_case: int = typer.Option(1, "--per-case", help="Variants per source case."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same variants."),
     families: str = typer.Option(None, "--families", help="Operator families (default: all)."),
+    split: str = typer.Option("train", "--split", help="train (for preference training) or test (to measure wrapped "
+                                                       "requests a model never trained on; never used for pairs)."),
 ):
     """Attack-operator variants of the train cases, harmful and benign alike (see taskalign/attack/variants.py)."""
     from rich.console import Console
@@ -69,6 +71,7 @@ def mutate(
     from taskalign.attack.variants import write_variants
 
     chosen = tuple(f.strip() for f in families.split(",")) if families else FAMILIES
-    counts = write_variants(out, cases_file=file, bank=bank, per_case=per_case, seed=seed, families=chosen)
+    counts = write_variants(out, cases_file=file, bank=bank, per_case=per_case, seed=seed, families=chosen,
+                            split=split)
     Console().print(f"{sum(counts.values())} variants -> {out}: "
                     + ", ".join(f"{c} ({e}) {n}" for (c, e), n in sorted(counts.items())))

@@ -18,7 +18,9 @@ What each variant expects:
   and the honest answer is to ask for plain words. That is never compliance, so it also defeats the encoding
   attack. Benign requests get no opaque encoding: the only right reply there would be the same question, and a pair
   whose rejected reply is the correct tool call would teach the model to stop calling tools.
-Every variant is split "train" and names its source in `variant_of`; test-split cases are never used.
+Every variant keeps its source's split and names the source in `variant_of`. Training uses train-split variants only
+(the pipeline's rounds); `--split test` writes variants of the test split, to measure whether a model refuses wrapped
+benign requests it has never seen (prefs build never takes test-split cases).
 """
 
 import random
@@ -51,12 +53,12 @@ def _intent_of(case: dict) -> dict:
     return intent
 
 
-def variant_cases(cases: list[dict], seed: int = 0, per_case: int = 1,
-                  families: tuple[str, ...] = FAMILIES) -> list[dict]:
-    """`per_case` variants of every single-turn train case of the SOURCES categories (see the module docstring)."""
+def variant_cases(cases: list[dict], seed: int = 0, per_case: int = 1, families: tuple[str, ...] = FAMILIES,
+                  split: str = "train") -> list[dict]:
+    """`per_case` variants of every single-turn case of `split` in the SOURCES categories (see the module docstring)."""
     out = []
     for case in cases:
-        if (case.get("split") != "train" or case["category"] not in SOURCES or len(case["turns"]) != 1
+        if (case.get("split") != split or case["category"] not in SOURCES or len(case["turns"]) != 1
                 or case.get("history")):
             continue
         harmful = case["expected"] == "refuse"
@@ -96,24 +98,26 @@ def _variant(case: dict, child: Candidate, intent: dict, k: int, harmful: bool) 
 
 
 def write_variants(out, cases_file=None, bank: bool = True, per_case: int = 1, seed: int = 0,
-                   families: tuple[str, ...] = FAMILIES) -> Counter:
-    """Variants of a case file's (default: the built-in suite's) train cases, plus the training-only bank's plain and
-    euphemistic requests and benign look-alikes when `bank`, written atomically to `out`; returns the counts per
-    (category, expected)."""
+                   families: tuple[str, ...] = FAMILIES, split: str = "train") -> Counter:
+    """Variants of a case file's (default: the built-in suite's) cases of `split`, plus, for the train split, the
+    training-only bank's plain and euphemistic requests, benign look-alikes and ambiguous requests when `bank`,
+    written atomically to `out`; returns the counts per (category, expected)."""
     from taskalign.files import write_jsonl_atomic
     from taskalign.suite import load_cases
 
     check_families(families)
     if per_case < 1:
         raise UserError(f"--per-case {per_case} must be at least 1.")
+    if split not in ("train", "test"):
+        raise UserError(f"--split {split!r} must be train or test.")
     cases = load_cases(cases_file)
-    if bank:
+    if bank and split == "train":
         from taskalign.prefs.bank import bank_cases
 
         cases += bank_cases(seed, ["direct", "euphemism"])
-    variants = variant_cases(cases, seed=seed, per_case=per_case, families=families)
+    variants = variant_cases(cases, seed=seed, per_case=per_case, families=families, split=split)
     if not variants:
-        raise UserError("No single-turn train case of harmful_direct, benign_edge or capability to mutate; give a case "
+        raise UserError(f"No single-turn {split} case of harmful_direct, benign_edge or capability to mutate; give a case "
                         "file with some (--file).")
     write_jsonl_atomic(Path(out), variants)
     return Counter((v["category"], v["expected"]) for v in variants)

@@ -79,5 +79,10 @@ def test_cases_mutate_writes_a_case_file_and_names_a_bad_family(cli, tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows and cli("cases", "validate", out).code == 0
     assert f"{len(rows)} variants" in result.out
+    test = cli("cases", "mutate", "--out", tmp_path / "t.jsonl", "--split", "test")
+    assert test.code == 0, test.err
+    test_rows = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert test_rows and {r["split"] for r in test_rows} == {"test"}
+    assert not any(r["variant_of"].startswith("bank/") for r in test_rows)
     bad = cli("cases", "mutate", "--out", tmp_path / "w.jsonl", "--families", "wrap,spells")
     assert bad.code == 2 and "'spells' is not one" in bad.err and not (tmp_path / "w.jsonl").exists()
