@@ -162,7 +162,7 @@ def _decode_batch(model, prefix_kv, prefix_len: int, suffixes: list[list[int]], 
     live = list(range(rows))  # batch row -> suffix index, for the rows still generating
     tokens: list[list[int]] = [[] for _ in suffixes]
     for step in range(max_new_tokens):
-        chosen = logits.argmax(-1)
+        chosen = logits.float().argmax(-1)  # as generate does; argmax runs about twice as fast on fp32 as on bf16
         keep = []
         for r, token in enumerate(chosen.tolist()):
             tokens[live[r]].append(token)
