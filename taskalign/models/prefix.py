@@ -129,7 +129,7 @@ def _attention(module, query, key, value, attention_mask, scaling=None, dropout=
 def _cache_argument(model) -> str:
     """The forward keyword that takes the KV cache: `cache` in newer transformers 5.x, `past_key_values` before."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a PEFT model passes it through
-    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+    return "cache" if "cache" in inspect.signature(type(base).forward).parameters else "past_key_values"
 
 
 def _prefix_states(model, prefix: list[int]) -> list[tuple] | None:
