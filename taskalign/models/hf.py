@@ -1,8 +1,14 @@
-"""Hugging Face backend: a local folder or hub id (optionally + a PEFT adapter), batched left-padded generation.
+"""Hugging Face backend: a local folder or hub id (optionally + a PEFT adapter), batched greedy generation.
 
     from taskalign.models import load_model
     model = load_model("embedded")          # or "./my-model", or an adapter folder (resolved to its base)
     model.generate([[{"role": "system", "content": "..."}, {"role": "user", "content": "hi"}]])
+    load_model("embedded", engine="plain")  # transformers' generate on whole prompts, for comparison
+
+Two engines (ENGINES): `prefix` (default) computes the system prompt the conversations share once and drops finished
+rows from the batch (taskalign.models.prefix); `plain` runs transformers' generate on left-padded whole prompts, and
+also serves sampling (temperature > 0). CPU threads: thread_count() (all cores unless TASKALIGN_THREADS or
+OMP_NUM_THREADS says otherwise); measurements in docs/performance.md.
 """
 
 import functools
@@ -58,10 +64,11 @@ def use_bf16(precision: str, device: str) -> bool:
 def thread_count() -> int:
     """CPU threads for torch: TASKALIGN_THREADS, else OMP_NUM_THREADS, else every core this process may run on.
 
-    All cores is what PyTorch users expect, and it is what a 2-core CPU measured fastest with (docs/performance.md).
-    There is deliberately no load-average heuristic: the 1-minute load lags, and once made a whole stage run on one
-    thread after the previous stage had kept the cores busy. On a shared machine, set TASKALIGN_THREADS (or pass
-    `taskalign --threads N`).
+    All cores is what PyTorch users expect. There is deliberately no load-average heuristic: the 1-minute load lags,
+    and once made a whole stage run on one thread after the previous stage had kept the cores busy. Nor is there a
+    special case for tiny models. On a machine whose cores other jobs keep busy, OpenMP's busy-waiting makes every
+    extra thread very costly (measured in docs/performance.md): there, run with TASKALIGN_THREADS=1
+    (`taskalign --threads 1`) or export OMP_WAIT_POLICY=PASSIVE before starting.
     """
     for name in ("TASKALIGN_THREADS", "OMP_NUM_THREADS"):
         value = os.environ.get(name, "").strip()
