@@ -94,6 +94,8 @@ def _attention(module, query, key, value, attention_mask, scaling=None, dropout=
     query: (rows, heads, q, dim); key, value: (rows, kv_heads, own, dim), the row's own positions only;
     shared_prefix[layer]: (1, kv_heads, prefix, dim). The prefix precedes every query, so it is never masked; the
     mask's last `own` columns mask the own part. Returns (rows, q, heads, dim) like transformers' attention functions.
+    Scores, softmax and sums are fp32 whatever the model's dtype, as SDPA's CPU kernel accumulates them: rounding
+    scores to bf16 before the softmax made bf16 replies part from plain generation's far more often.
     """
     if shared_prefix is None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
@@ -104,7 +106,7 @@ def _attention(module, query, key, value, attention_mask, scaling=None, dropout=
     group = heads // kv_heads
     scaling = scaling if scaling is not None else dim ** -0.5
     # The query heads that share a key/value head (grouped-query attention) become rows of one matrix.
-    q = query.reshape(rows, kv_heads, group * q_len, dim)
+    q = query.float().reshape(rows, kv_heads, group * q_len, dim)
     # Against the prefix, the batch folds into the rows too: one matmul per key/value head reads the prefix once.
     folded = q.transpose(0, 1).reshape(kv_heads, rows * group * q_len, dim)
     prefix_scores = torch.matmul(folded, prefix_keys[0].transpose(1, 2)) * scaling
@@ -119,11 +121,13 @@ def _attention(module, query, key, value, attention_mask, scaling=None, dropout=
         causal = torch.ones(q_len, own, dtype=torch.bool, device=query.device).tril(own - q_len)
         own_scores = own_scores.masked_fill(~causal, float("-inf"))
     scores = torch.cat([prefix_scores, own_scores.reshape(rows, kv_heads, group * q_len, own)], dim=-1)
-    weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    weights = torch.softmax(scores, dim=-1)
+    if prefix == 0:  # a padding query then sees no key at all: zeros, not NaN that would reach the others via values
+        weights = weights.nan_to_num(0.0)
     prefix_weights = weights[..., :prefix].transpose(0, 1).reshape(kv_heads, rows * group * q_len, prefix)
     out = torch.matmul(prefix_weights, prefix_values[0]).reshape(kv_heads, rows, group * q_len, dim).transpose(0, 1)
     out = out + torch.matmul(weights[..., prefix:], value)
-    return out.reshape(rows, heads, q_len, dim).transpose(1, 2).contiguous(), None
+    return out.reshape(rows, heads, q_len, dim).transpose(1, 2).to(query.dtype).contiguous(), None
 
 
 def _cache_argument(model) -> str:
@@ -132,14 +136,24 @@ def _cache_argument(model) -> str:
     return "cache" if "cache" in inspect.signature(type(base).forward).parameters else "past_key_values"
 
 
-def _prefix_states(model, prefix: list[int]) -> list[tuple] | None:
-    """Per-layer (keys, values) of the prefix at batch 1, or None for an empty prefix."""
+def _prefix_states(model, prefix: list[int]) -> list[tuple]:
+    """Per-layer fp32 (keys, values) of the prefix at batch 1; zero positions long for an empty prefix."""
     if not prefix:
-        return None
+        layers, kv_heads, head_dim = _kv_shape(model)
+        empty = torch.zeros((1, kv_heads, 0, head_dim), device=model.device)
+        return [(empty, empty)] * layers
     cache = DynamicCache(config=model.config)
     ids = torch.tensor([prefix], device=model.device)
     model(input_ids=ids, use_cache=True, logits_to_keep=1, **{_cache_argument(model): cache})
-    return [(layer.keys, layer.values) for layer in cache.layers]
+    return [(layer.keys.float(), layer.values.float()) for layer in cache.layers]
+
+
+def _kv_shape(model) -> tuple[int, int, int]:
+    """(layers, key/value heads, head size) of a decoder."""
+    config = model.config.get_text_config(decoder=True)
+    kv_heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    return config.num_hidden_layers, kv_heads, head_dim
 
 
 def _decode_batch(model, prefix_kv, prefix_len: int, suffixes: list[list[int]], max_new_tokens: int, eos_id: int,
@@ -190,12 +204,10 @@ class _OwnCache(Cache):
     preallocated room also avoids DynamicCache's concatenation of every layer's whole cache at every step."""
 
     def __init__(self, model, rows: int, prefix_len: int, capacity: int):
-        config = model.config.get_text_config(decoder=True)
-        kv_heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
-        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-        dtype = next(model.parameters()).dtype
-        super().__init__(layers=[_OwnLayer(rows, kv_heads, capacity, head_dim, prefix_len, dtype, model.device)
-                                 for _ in range(config.num_hidden_layers)])
+        layers, kv_heads, head_dim = _kv_shape(model)
+        # fp32 room: `_attention` computes in fp32, and a bf16 key is stored exactly.
+        super().__init__(layers=[_OwnLayer(rows, kv_heads, capacity, head_dim, prefix_len, torch.float32, model.device)
+                                 for _ in range(layers)])
 
 
 class _OwnLayer(DynamicLayer):

@@ -132,3 +132,21 @@ def test_cli_threads_option_sets_taskalign_threads(thread_env, cli):
     assert result.code == 0, result.err
     assert os.environ["TASKALIGN_THREADS"] == "3" and thread_count() == 3
     assert cli("--threads", "0", "models").code != 0
+
+
+def test_prompts_that_share_no_prefix(lively_model_dir):
+    """Called directly with prompts that differ from their first token: no shared prefix, still plain greedy replies."""
+    import torch
+
+    from taskalign.models.prefix import greedy_generate
+
+    model = load_model(str(lively_model_dir), precision="fp32", engine="plain")
+    tok = model.tokenizer
+    prompts = [tok("hello there", add_special_tokens=False)["input_ids"], tok("list my tasks", add_special_tokens=False)["input_ids"]]
+    assert shared_prefix_length(prompts) == 0
+    got = greedy_generate(model.model, prompts, 8, tok.eos_token_id, tok.pad_token_id, batch_size=2)
+    for prompt, out in zip(prompts, got):
+        with torch.no_grad():
+            expected = model.model.generate(torch.tensor([prompt]), max_new_tokens=8, do_sample=False,
+                                            eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+        assert out.tokens == expected[0, len(prompt):].tolist() and out.error is None
