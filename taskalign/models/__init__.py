@@ -63,7 +63,7 @@ def _hub_id(spec: str) -> str:
 
 
 def load_model(spec: str, model_name: str | None = None, adapter: str | None = None, concurrency: int = 8,
-               timeout_s: float = 120.0, precision: str = "fast", engine: str = "prefix") -> ChatModel:
+               timeout_s: float = 120.0, precision: str = "fast", engine: str = "auto") -> ChatModel:
     if spec.startswith("mock:"):
         from taskalign.models.mock import MockModel
 

@@ -3,12 +3,14 @@
     from taskalign.models import load_model
     model = load_model("embedded")          # or "./my-model", or an adapter folder (resolved to its base)
     model.generate([[{"role": "system", "content": "..."}, {"role": "user", "content": "hi"}]])
-    load_model("embedded", engine="plain")  # transformers' generate on whole prompts, for comparison
+    load_model("embedded", engine="prefix") # the shared system prompt computed once (see below)
 
-Two engines (ENGINES): `prefix` (default) computes the system prompt the conversations share once and drops finished
-rows from the batch (taskalign.models.prefix); `plain` runs transformers' generate on left-padded whole prompts, and
-also serves sampling (temperature > 0). CPU threads: thread_count() (all cores unless TASKALIGN_THREADS or
-OMP_NUM_THREADS says otherwise); measurements in docs/performance.md.
+Two engines: `prefix` computes the system prompt the conversations share once and drops finished rows from the batch
+(taskalign.models.prefix); `plain` runs transformers' generate on left-padded whole prompts, and also serves sampling
+(temperature > 0) and models whose attention prefix cannot replace. The default, `auto`, is `prefix` for fp32 weights
+(same replies as `plain`, faster) and `plain` for bf16 weights (there `prefix` is faster too, but its replies moved
+the judge's verdict on more cases than a change of batch size does). CPU threads: thread_count() (all cores unless
+TASKALIGN_THREADS or OMP_NUM_THREADS says otherwise). Measurements: docs/performance.md.
 """
 
 import functools
@@ -126,24 +128,32 @@ def _apply_adapter(model, adapter: str):
                         "pass the base model it was trained on.") from exc
 
 
-ENGINES = ("prefix", "plain")
-ENGINE_HELP = ("prefix: greedy replies computing the shared system prompt once per batch of conversations "
-               "(taskalign.models.prefix), the default; plain: transformers' generate on whole prompts, for comparison")
+ENGINES = ("auto", "prefix", "plain")
+ENGINE_HELP = ("auto: prefix for fp32 weights, plain for bf16; prefix: greedy replies computing the shared system "
+               "prompt once (taskalign.models.prefix); plain: transformers' generate on whole prompts")
 
 
 class HFModel(ChatModel):
     """`engine` picks how greedy replies are generated (ENGINES); sampling (temperature > 0) always uses `plain`."""
 
     def __init__(self, name_or_path: str, adapter: str | None = None, spec: str | None = None,
-                 precision: str = "fast", engine: str = "prefix"):
+                 precision: str = "fast", engine: str = "auto"):
+        import torch
+
         if engine not in ENGINES:
             raise UserError(f"engine {engine!r} is not one of {', '.join(ENGINES)} ({ENGINE_HELP}).")
-        self.spec, self.engine = spec or name_or_path, engine
+        self.spec = spec or name_or_path
         self.model, self.tokenizer = load_hf(name_or_path, adapter, precision=precision)
+        if engine == "auto":  # measured on the red-team test split: docs/performance.md
+            engine = "prefix" if self.model.dtype == torch.float32 else "plain"
+        self.engine = engine
 
     def generate(self, conversations, config=GenerationConfig(), keys=None):
         if self.engine == "prefix" and config.temperature <= 0:
-            return self._generate_prefixed(conversations, config)
+            from taskalign.models.prefix import supported
+
+            if supported(self.model):
+                return self._generate_prefixed(conversations, config)
         # Similar lengths in one batch waste less compute on padding; results are put back in input order.
         order = sorted(range(len(conversations)), key=lambda i: len(str(conversations[i])))
         replies: list[Reply | None] = [None] * len(conversations)

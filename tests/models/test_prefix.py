@@ -79,8 +79,13 @@ def test_shared_prefix_length_leaves_each_prompt_a_token_of_its_own():
 
 
 def test_unknown_engine_is_a_user_error(tiny_model_dir):
-    with pytest.raises(UserError, match="engine 'turbo' is not one of prefix, plain"):
+    with pytest.raises(UserError, match="engine 'turbo' is not one of auto, prefix, plain"):
         load_model(str(tiny_model_dir), engine="turbo")
+
+
+def test_auto_engine_is_prefix_for_fp32_and_plain_for_bf16(tiny_model_dir):
+    assert load_model(str(tiny_model_dir), precision="fp32").engine == "prefix"
+    assert load_model(str(tiny_model_dir), precision="bf16").engine == "plain"
 
 
 @pytest.fixture
