@@ -94,8 +94,8 @@ def _attention(module, query, key, value, attention_mask, scaling=None, dropout=
     query: (rows, heads, q, dim); key, value: (rows, kv_heads, own, dim), the row's own positions only;
     shared_prefix[layer]: (1, kv_heads, prefix, dim). The prefix precedes every query, so it is never masked; the
     mask's last `own` columns mask the own part. Returns (rows, q, heads, dim) like transformers' attention functions.
-    Scores, softmax and sums are fp32 whatever the model's dtype, as SDPA's CPU kernel accumulates them: rounding
-    scores to bf16 before the softmax made bf16 replies part from plain generation's far more often.
+    Scores, softmax and sums are fp32 whatever the model's dtype, as SDPA's CPU kernel accumulates them (rounding
+    bf16 scores before the softmax would add error that plain generation does not have).
     """
     if shared_prefix is None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,

@@ -155,3 +155,11 @@ def test_prompts_that_share_no_prefix(lively_model_dir):
             expected = model.model.generate(torch.tensor([prompt]), max_new_tokens=8, do_sample=False,
                                             eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
         assert out.tokens == expected[0, len(prompt):].tolist() and out.error is None
+
+
+def test_prefix_engine_falls_back_to_plain_where_attention_cannot_be_replaced(lively_model_dir, conversations):
+    prefix, plain = _both_engines(lively_model_dir)
+    for model in (prefix, plain):
+        model.model.set_attn_implementation("eager")  # not SDPA: the shared-prefix attention does not apply
+    assert _replies(prefix, conversations, max_new_tokens=12) == _replies(plain, conversations, max_new_tokens=12)
+    assert prefix.model.config._attn_implementation == "eager"  # left as it was
