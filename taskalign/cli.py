@@ -4,6 +4,7 @@ Each stage contributes its commands through `register(app)` in its own `cli.py`,
 """
 
 import importlib
+import os
 import sys
 
 import typer
@@ -30,8 +31,13 @@ COMMAND_MODULES = [
 
 
 @app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors.")):
+def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+          threads: int | None = typer.Option(None, "--threads", min=1,
+                                             help="CPU threads for models (sets TASKALIGN_THREADS; default: all cores).")):
     _state["debug"] = debug
+    if threads is not None:
+        # An environment variable, so every stage's thread rule (taskalign.models.hf.thread_count) sees it.
+        os.environ["TASKALIGN_THREADS"] = str(threads)
 
 
 for _name in COMMAND_MODULES:

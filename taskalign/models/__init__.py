@@ -63,7 +63,7 @@ def _hub_id(spec: str) -> str:
 
 
 def load_model(spec: str, model_name: str | None = None, adapter: str | None = None, concurrency: int = 8,
-               timeout_s: float = 120.0, precision: str = "fast") -> ChatModel:
+               timeout_s: float = 120.0, precision: str = "fast", engine: str = "auto") -> ChatModel:
     if spec.startswith("mock:"):
         from taskalign.models.mock import MockModel
 
@@ -77,4 +77,4 @@ def load_model(spec: str, model_name: str | None = None, adapter: str | None = N
     from taskalign.models.hf import HFModel
 
     path, adapter = resolve_hf(spec, adapter)
-    return HFModel(path, adapter, spec=spec, precision=precision)
+    return HFModel(path, adapter, spec=spec, precision=precision, engine=engine)

@@ -1,8 +1,16 @@
-"""Hugging Face backend: a local folder or hub id (optionally + a PEFT adapter), batched left-padded generation.
+"""Hugging Face backend: a local folder or hub id (optionally + a PEFT adapter), batched greedy generation.
 
     from taskalign.models import load_model
     model = load_model("embedded")          # or "./my-model", or an adapter folder (resolved to its base)
     model.generate([[{"role": "system", "content": "..."}, {"role": "user", "content": "hi"}]])
+    load_model("embedded", engine="prefix") # the shared system prompt computed once (see below)
+
+Two engines: `prefix` computes the system prompt the conversations share once and drops finished rows from the batch
+(taskalign.models.prefix); `plain` runs transformers' generate on left-padded whole prompts, and also serves sampling
+(temperature > 0) and models whose attention prefix cannot replace. The default, `auto`, is `prefix` for fp32 weights
+(same replies as `plain`, faster) and `plain` for bf16 weights (there `prefix` is faster too, but its replies moved
+the judge's verdict on more cases than a change of batch size does). CPU threads: thread_count() (all cores unless
+TASKALIGN_THREADS or OMP_NUM_THREADS says otherwise). Measurements: docs/performance.md.
 """
 
 import functools
@@ -55,26 +63,34 @@ def use_bf16(precision: str, device: str) -> bool:
     return precision == "fast" and cpu_has_bf16()
 
 
-def set_threads(n_params: int | None = None) -> None:
-    """CPU threads: TASKALIGN_THREADS / OMP_NUM_THREADS when set; one for tiny models; else the cores others leave idle.
+def thread_count() -> int:
+    """CPU threads for torch: TASKALIGN_THREADS, else OMP_NUM_THREADS, else every core this process may run on.
 
-    On a busy machine every extra thread waits for a descheduled peer at each op. Measured on 2 cores at load ~9:
-    SmolLM2-135M batch 1 gave 4.1 tokens/s with 1 thread and 0.37 with 2; a 1 MB model took 6 s instead of 0.02 s.
+    All cores is what PyTorch users expect. There is deliberately no load-average heuristic: the 1-minute load lags,
+    and once made a whole stage run on one thread after the previous stage had kept the cores busy. Nor is there a
+    special case for tiny models. On a machine whose cores other jobs keep busy, OpenMP's busy-waiting makes every
+    extra thread very costly (measured in docs/performance.md): there, run with TASKALIGN_THREADS=1
+    (`taskalign --threads 1`) or export OMP_WAIT_POLICY=PASSIVE before starting.
     """
+    for name in ("TASKALIGN_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if not value:
+            continue
+        first = value.split(",")[0].strip()  # OpenMP also accepts a nested list such as "4,2": its first level counts
+        if not first.isdigit() or int(first) < 1:
+            raise UserError(f"{name}={value!r} is not a positive whole number of threads; set it to e.g. 2, or unset it.")
+        return int(first)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def set_threads() -> int:
+    """Apply thread_count() to torch; returns the count."""
     import torch
 
-    env = os.environ.get("TASKALIGN_THREADS") or os.environ.get("OMP_NUM_THREADS")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    if env and env.isdigit() and int(env) > 0:
-        torch.set_num_threads(int(env))
-    elif n_params is not None and n_params < 20_000_000:
-        torch.set_num_threads(1)
-    else:
-        # The 1-minute load includes this process's own recent work (e.g. a training stage just before), which can be
-        # up to `cores`; only load beyond that comes from others and should take threads away.
-        others = busy - cores
-        torch.set_num_threads(cores if others < 1.0 else max(1, round(cores - others)))
+    count = thread_count()
+    if torch.get_num_threads() != count:
+        torch.set_num_threads(count)
+    return count
 
 
 def load_hf(name_or_path: str, adapter: str | None = None, device: str | None = None, precision: str = "fast"):
@@ -91,7 +107,7 @@ def load_hf(name_or_path: str, adapter: str | None = None, device: str | None = 
     except (OSError, ValueError) as exc:  # missing weights / tokenizer files, unknown architecture
         raise UserError(f"Could not load a Hugging Face model from {name_or_path!r} ({str(exc).splitlines()[0][:160]}); "
                         "pass a folder with config.json, weights and tokenizer, a hub id, or 'embedded'.") from exc
-    set_threads(model.num_parameters())
+    set_threads()
     if adapter:
         model = _apply_adapter(model, adapter)
     tokenizer.padding_side = "left"
@@ -112,13 +128,32 @@ def _apply_adapter(model, adapter: str):
                         "pass the base model it was trained on.") from exc
 
 
+ENGINES = ("auto", "prefix", "plain")
+ENGINE_HELP = ("auto: prefix for fp32 weights, plain for bf16; prefix: greedy replies computing the shared system "
+               "prompt once (taskalign.models.prefix); plain: transformers' generate on whole prompts")
+
+
 class HFModel(ChatModel):
+    """`engine` picks how greedy replies are generated (ENGINES); sampling (temperature > 0) always uses `plain`."""
+
     def __init__(self, name_or_path: str, adapter: str | None = None, spec: str | None = None,
-                 precision: str = "fast"):
+                 precision: str = "fast", engine: str = "auto"):
+        import torch
+
+        if engine not in ENGINES:
+            raise UserError(f"engine {engine!r} is not one of {', '.join(ENGINES)} ({ENGINE_HELP}).")
         self.spec = spec or name_or_path
         self.model, self.tokenizer = load_hf(name_or_path, adapter, precision=precision)
+        if engine == "auto":  # measured on the red-team test split: docs/performance.md
+            engine = "prefix" if self.model.dtype == torch.float32 else "plain"
+        self.engine = engine
 
     def generate(self, conversations, config=GenerationConfig(), keys=None):
+        if self.engine == "prefix" and config.temperature <= 0:
+            from taskalign.models.prefix import supported
+
+            if supported(self.model):
+                return self._generate_prefixed(conversations, config)
         # Similar lengths in one batch waste less compute on padding; results are put back in input order.
         order = sorted(range(len(conversations)), key=lambda i: len(str(conversations[i])))
         replies: list[Reply | None] = [None] * len(conversations)
@@ -127,6 +162,30 @@ class HFModel(ChatModel):
             idx = order[start:start + size]
             for i, reply in zip(idx, self._generate_batch([conversations[i] for i in idx], config)):
                 replies[i] = reply
+        return replies
+
+    def _generate_prefixed(self, conversations, config):
+        from taskalign.models.prefix import greedy_generate
+
+        prompts = [self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+        ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        # Conversations with the same first (system) message share a long prefix; one with its own system prompt
+        # forms its own group rather than shortening everyone's shared prefix.
+        groups: dict[str, list[int]] = {}
+        for i, conversation in enumerate(conversations):
+            groups.setdefault(str(conversation[:1]), []).append(i)
+        replies: list[Reply | None] = [None] * len(conversations)
+        eos = self.tokenizer.eos_token_id
+        for members in groups.values():
+            outputs = greedy_generate(self.model, [ids[i] for i in members], config.max_new_tokens, eos,
+                                      self.tokenizer.pad_token_id, config.batch_size)
+            for i, out in zip(members, outputs):
+                if out.error:
+                    replies[i] = Reply.failed(out.error)
+                    continue
+                text = self.tokenizer.decode(out.tokens, skip_special_tokens=True).strip()
+                replies[i] = Reply.from_text(text, prompt_tokens=len(ids[i]), completion_tokens=len(out.tokens),
+                                             latency_s=out.seconds, finish_reason="stop" if out.stopped else "length")
         return replies
 
     def _generate_batch(self, conversations, config):

@@ -33,13 +33,11 @@ def console_print(*args) -> None:
 
 
 def set_threads() -> int:
-    """The same CPU thread rule as generation (taskalign.models.hf.set_threads); returns the count chosen."""
-    import torch
-
+    """The same CPU thread rule as generation (taskalign.models.hf.thread_count: TASKALIGN_THREADS, else
+    OMP_NUM_THREADS, else all cores); returns the count chosen."""
     from taskalign.models.hf import set_threads as set_generation_threads
 
-    set_generation_threads()
-    return torch.get_num_threads()
+    return set_generation_threads()
 
 
 def read_conversations(path: str | Path, required: tuple[str, ...], what: str) -> list[dict]:

@@ -1,4 +1,5 @@
-"""Model-test fixtures: variants of the tiny random Llama whose greedy output varies with the prompt, or stops at EOS.
+"""Model-test fixtures: variants of the tiny random Llama whose greedy output varies with the prompt, or stops at EOS,
+and a LoRA adapter for it whose weights change its output.
 
 The shared `tiny_model_dir` is initialised with std 0.02, so greedy decoding repeats one token for every prompt; that
 cannot tell batch rows apart. `lively_model_dir` re-draws its weights larger; `stopping_model_dir` also rigs the
@@ -86,3 +87,18 @@ def reference():
         return out
 
     return run
+
+
+@pytest.fixture(scope="session")
+def lora_dir(lively_model_dir, tmp_path_factory):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(lively_model_dir)
+    peft = get_peft_model(base, LoraConfig(r=4, lora_alpha=32, target_modules=["q_proj", "v_proj"],
+                                           init_lora_weights=False))  # random B: the adapter changes the output
+    path = tmp_path_factory.mktemp("lora")
+    peft.save_pretrained(path)
+    return path

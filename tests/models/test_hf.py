@@ -1,4 +1,5 @@
-"""Hugging Face backend on tiny random Llamas: batching, order, EOS and token counts, PEFT adapters, user errors.
+"""Hugging Face backend on tiny random Llamas: batching, order, EOS and token counts (both engines), PEFT adapters,
+user errors.
 
     .venv/bin/python -m pytest tests/models/test_hf.py -q
 """
@@ -17,10 +18,11 @@ def _texts(model, conversations, **config):
     return [r.text for r in model.generate(conversations, GenerationConfig(**config))]
 
 
+@pytest.mark.parametrize("engine", ["prefix", "plain"])
 def test_batched_left_padded_generation_matches_one_at_a_time_in_input_order(lively_model_dir, conversations,
-                                                                               reference):
+                                                                               reference, engine):
     # fp32: in bf16, padding changes the rounding, so batched and single greedy replies may part on near-ties.
-    model = load_model(str(lively_model_dir), precision="fp32")
+    model = load_model(str(lively_model_dir), precision="fp32", engine=engine)
     batched = _texts(model, conversations, max_new_tokens=16, batch_size=4)  # two batches, reordered by length inside
     singles = [_texts(model, [c], max_new_tokens=16)[0] for c in conversations]
     assert batched == singles
@@ -43,8 +45,9 @@ def test_max_new_tokens_and_token_counts(lively_model_dir, conversations):
         assert reply.error is None and reply.latency_s > 0
 
 
-def test_generation_stops_at_eos_and_counts_tokens_up_to_it(stopping_model_dir, conversations, reference):
-    model = load_model(str(stopping_model_dir), precision="fp32")  # the reference is fp32 (see the test above)
+@pytest.mark.parametrize("engine", ["prefix", "plain"])
+def test_generation_stops_at_eos_and_counts_tokens_up_to_it(stopping_model_dir, conversations, reference, engine):
+    model = load_model(str(stopping_model_dir), precision="fp32", engine=engine)  # the reference is fp32 (see above)
     batched = model.generate(conversations, GenerationConfig(max_new_tokens=16, batch_size=8))
     expected = reference(stopping_model_dir, 16)
     got = [(r.text, r.completion_tokens, r.finish_reason == "stop") for r in batched]
@@ -52,21 +55,6 @@ def test_generation_stops_at_eos_and_counts_tokens_up_to_it(stopping_model_dir, 
     assert {stopped for _, _, stopped in expected} == {True, False}, "fixture must mix early stops and full lengths"
     singles = [model.generate([c], GenerationConfig(max_new_tokens=16))[0] for c in conversations]
     assert [(r.text, r.completion_tokens) for r in singles] == [(t, n) for t, n, _ in expected]
-
-
-@pytest.fixture(scope="module")
-def lora_dir(lively_model_dir, tmp_path_factory):
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(0)
-    base = AutoModelForCausalLM.from_pretrained(lively_model_dir)
-    peft = get_peft_model(base, LoraConfig(r=4, lora_alpha=32, target_modules=["q_proj", "v_proj"],
-                                           init_lora_weights=False))  # random B: the adapter changes the output
-    path = tmp_path_factory.mktemp("lora")
-    peft.save_pretrained(path)
-    return path
 
 
 def test_adapter_changes_output_and_loads_from_its_own_folder(lively_model_dir, lora_dir, conversations):

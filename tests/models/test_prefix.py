@@ -1,0 +1,165 @@
+"""The `prefix` engine of the Hugging Face backend (shared system prompt computed once, finished rows leave the batch)
+against transformers' own greedy generation (`plain`), on tiny random Llamas; and the CPU thread rule.
+
+    .venv/bin/python -m pytest tests/models/test_prefix.py -q
+"""
+
+import os
+
+import pytest
+
+from taskalign.errors import UserError
+from taskalign.models import GenerationConfig, load_model
+from taskalign.models.prefix import shared_prefix_length
+
+OWN_SYSTEM = [[{"role": "system", "content": "You are a pirate. Answer in rhymes."}, {"role": "user", "content": "hi"}],
+              [{"role": "user", "content": "no system message at all"}]]
+
+
+def _replies(model, conversations, **config):
+    return [(r.text, r.prompt_tokens, r.completion_tokens, r.finish_reason, r.error)
+            for r in model.generate(conversations, GenerationConfig(**config))]
+
+
+def _both_engines(model_dir, **kwargs):
+    # fp32: the engines add the same numbers in a different order; in bf16 a near-tie may go either way.
+    return (load_model(str(model_dir), precision="fp32", engine="prefix", **kwargs),
+            load_model(str(model_dir), precision="fp32", engine="plain", **kwargs))
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 16])
+def test_prefix_engine_gives_plain_greedy_replies_and_counts(stopping_model_dir, conversations, batch_size):
+    prefix, plain = _both_engines(stopping_model_dir)
+    mixed = conversations + OWN_SYSTEM  # two conversations that do not share the TaskMaster system prompt
+    got = _replies(prefix, mixed, max_new_tokens=16, batch_size=batch_size)
+    assert got == _replies(plain, mixed, max_new_tokens=16, batch_size=batch_size)
+    assert {r[3] for r in got} == {"stop", "length"}, "the fixture must mix early stops and full-length replies"
+    assert len({r[0] for r in got}) >= 5, "the fixture must answer different prompts differently"
+
+
+def test_a_conversation_alone_in_its_group_still_works(lively_model_dir):
+    prefix, plain = _both_engines(lively_model_dir)
+    for conversation in OWN_SYSTEM:
+        assert _replies(prefix, [conversation], max_new_tokens=12) == _replies(plain, [conversation], max_new_tokens=12)
+
+
+def test_adapter_is_applied_by_the_prefix_engine(lively_model_dir, lora_dir, conversations):
+    base = _replies(load_model(str(lively_model_dir), precision="fp32"), conversations, max_new_tokens=12)
+    prefix, plain = _both_engines(lively_model_dir, adapter=str(lora_dir))
+    adapted = _replies(prefix, conversations, max_new_tokens=12)
+    assert adapted != base
+    assert adapted == _replies(plain, conversations, max_new_tokens=12)
+
+
+def test_shared_prefix_runs_once_and_finished_rows_leave_the_batch(stopping_model_dir, conversations):
+    """What makes the engine fast, counted at the model's input: prompt tokens run and rows per decoding step."""
+    model = load_model(str(stopping_model_dir), precision="fp32")
+    tok = model.tokenizer
+    prompts = [tok.apply_chat_template(c, add_generation_prompt=True, return_dict=True)["input_ids"] for c in conversations]
+    shared = shared_prefix_length(prompts)
+    assert shared > 10  # the common system prompt and chat markup
+    calls = []
+    forward = model.model.forward
+    model.model.forward = lambda *args, **kwargs: calls.append(kwargs["input_ids"].shape) or forward(*args, **kwargs)
+    replies = model.generate(conversations, GenerationConfig(max_new_tokens=16, batch_size=16))
+    prompt_calls = [shape for shape in calls if shape[1] > 1]
+    width = max(len(p) for p in prompts) - shared
+    assert prompt_calls == [(1, shared), (len(conversations), width)]  # the prefix once, then only the suffixes
+    decode_rows = [rows for rows, length in calls if length == 1]
+    assert decode_rows[0] == len(conversations) and decode_rows[-1] < len(conversations)
+    assert sum(decode_rows) == sum(r.completion_tokens for r in replies) - len(replies)  # no step for finished rows
+
+
+def test_shared_prefix_length_leaves_each_prompt_a_token_of_its_own():
+    assert shared_prefix_length([[1, 2, 3, 4], [1, 2, 3, 5, 6]]) == 3
+    assert shared_prefix_length([[1, 2, 3], [1, 2, 3]]) == 2
+    assert shared_prefix_length([[1, 2], [1, 2, 3, 4]]) == 1
+    assert shared_prefix_length([[5, 1], [6, 1]]) == 0
+    assert shared_prefix_length([[7, 8, 9]]) == 2
+
+
+def test_unknown_engine_is_a_user_error(tiny_model_dir):
+    with pytest.raises(UserError, match="engine 'turbo' is not one of auto, prefix, plain"):
+        load_model(str(tiny_model_dir), engine="turbo")
+
+
+def test_auto_engine_is_prefix_for_fp32_and_plain_for_bf16(tiny_model_dir):
+    assert load_model(str(tiny_model_dir), precision="fp32").engine == "prefix"
+    assert load_model(str(tiny_model_dir), precision="bf16").engine == "plain"
+
+
+@pytest.fixture
+def thread_env(monkeypatch):
+    """No thread variables set; torch's thread count restored afterwards."""
+    import torch
+
+    for name in ("TASKALIGN_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.setenv(name, "1")  # recorded, so whatever a test sets (the CLI too) is undone afterwards
+        monkeypatch.delenv(name)
+    before = torch.get_num_threads()
+    yield monkeypatch
+    torch.set_num_threads(before)
+
+
+def test_threads_default_to_all_cores_whatever_the_load(thread_env):
+    import torch
+
+    from taskalign.models.hf import set_threads, thread_count
+
+    cores = len(os.sched_getaffinity(0))
+    thread_env.setattr(os, "getloadavg", lambda: (50.0, 50.0, 50.0))  # a busy machine does not take threads away
+    assert thread_count() == cores
+    assert set_threads() == cores and torch.get_num_threads() == cores
+
+
+def test_threads_follow_taskalign_threads_then_omp_num_threads(thread_env):
+    import torch
+
+    from taskalign.models.hf import set_threads, thread_count
+
+    thread_env.setenv("OMP_NUM_THREADS", "3,1")  # OpenMP's nested form: the first level counts
+    assert thread_count() == 3
+    thread_env.setenv("TASKALIGN_THREADS", "1")
+    assert thread_count() == 1
+    assert set_threads() == 1 and torch.get_num_threads() == 1
+    thread_env.setenv("TASKALIGN_THREADS", "two")
+    with pytest.raises(UserError, match="TASKALIGN_THREADS='two' is not a positive whole number"):
+        thread_count()
+    thread_env.setenv("TASKALIGN_THREADS", "0")
+    with pytest.raises(UserError, match="TASKALIGN_THREADS='0'"):
+        thread_count()
+
+
+def test_cli_threads_option_sets_taskalign_threads(thread_env, cli):
+    from taskalign.models.hf import thread_count
+
+    result = cli("--threads", "3", "models")
+    assert result.code == 0, result.err
+    assert os.environ["TASKALIGN_THREADS"] == "3" and thread_count() == 3
+    assert cli("--threads", "0", "models").code != 0
+
+
+def test_prompts_that_share_no_prefix(lively_model_dir):
+    """Called directly with prompts that differ from their first token: no shared prefix, still plain greedy replies."""
+    import torch
+
+    from taskalign.models.prefix import greedy_generate
+
+    model = load_model(str(lively_model_dir), precision="fp32", engine="plain")
+    tok = model.tokenizer
+    prompts = [tok("hello there", add_special_tokens=False)["input_ids"], tok("list my tasks", add_special_tokens=False)["input_ids"]]
+    assert shared_prefix_length(prompts) == 0
+    got = greedy_generate(model.model, prompts, 8, tok.eos_token_id, tok.pad_token_id, batch_size=2)
+    for prompt, out in zip(prompts, got):
+        with torch.no_grad():
+            expected = model.model.generate(torch.tensor([prompt]), max_new_tokens=8, do_sample=False,
+                                            eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+        assert out.tokens == expected[0, len(prompt):].tolist() and out.error is None
+
+
+def test_prefix_engine_falls_back_to_plain_where_attention_cannot_be_replaced(lively_model_dir, conversations):
+    prefix, plain = _both_engines(lively_model_dir)
+    for model in (prefix, plain):
+        model.model.set_attn_implementation("eager")  # not SDPA: the shared-prefix attention does not apply
+    assert _replies(prefix, conversations, max_new_tokens=12) == _replies(plain, conversations, max_new_tokens=12)
+    assert prefix.model.config._attn_implementation == "eager"  # left as it was
