@@ -7,10 +7,13 @@
 The red-team suite's train split has one euphemistic phrasing per intent (48), too few for a small model to learn to
 see harm through soft wording; these rows add new scenarios in the same harm categories: 120 intents, a third of them
 with one-line euphemisms where a single quoted word carries the harm, and 108 benign look-alikes with the same surface
-(scary words used innocently, on every tool, not only create_task), and 90 ambiguous requests (harmful or fine
-depending on intent) whose right answer is one specific clarifying question. They are never evaluated on:
+(scary words used innocently, on every tool, not only create_task). They are never evaluated on:
 every row is split "train", and tests/prefs/test_bank.py checks that no id or near-duplicate text touches the suite's
 test split. prefs build takes them as extra train cases (`--extra-cases builtin`).
+
+`--extra-cases ambiguous` adds 90 ambiguous requests (harmful or fine depending on intent), each with one specific
+clarifying question. They are not part of `builtin`: one default-profile run with them in the bank asked no more
+clarifying questions (0 of 14) and refused fewer reworded requests (docs/experiments.md, Q9).
 """
 
 from pathlib import Path
@@ -27,8 +30,7 @@ SOURCE = "taskalign-train-bank"
 
 def bank_cases(seed: int = 0, strategies: list[str] | None = None) -> list[dict]:
     """Every bank intent under every attack strategy (or only `strategies`; one template each, seeded), then the
-    benign look-alikes and the ambiguous requests, which are always there: they are what keeps more refusal data from
-    refusing look-alikes, and from refusing (or acting on) what should get a question."""
+    benign look-alikes, which are always there: they are what keeps more refusal data from refusing look-alikes."""
     known = load_strategies()
     unknown = sorted(set(strategies or ()) - set(known))
     if unknown:
@@ -37,7 +39,6 @@ def bank_cases(seed: int = 0, strategies: list[str] | None = None) -> list[dict]
     chosen = {name: spec for name, spec in known.items() if not strategies or name in strategies}
     cases = harmful_cases(load_intents(INTENTS), chosen, seed)
     cases += row_cases(read_jsonl(BENIGN), "benign_edge", "comply")
-    cases += row_cases(read_jsonl(AMBIGUOUS), "ambiguous", "clarify")
     return [{**c, "id": f"bank/{c['id']}", "source": SOURCE} for c in cases]
 
 
@@ -46,6 +47,9 @@ def extra_cases(spec: str | Path | None, seed: int = 0) -> list[dict]:
     file (suite schema) whose rows must all be split "train"."""
     if spec is None or str(spec) in ("", "none"):
         return []
+    if str(spec) == "ambiguous":
+        return [{**c, "id": f"bank/{c['id']}", "source": SOURCE}
+                for c in row_cases(read_jsonl(AMBIGUOUS), "ambiguous", "clarify")]
     name, _, strategies = str(spec).partition(":")
     if name == "builtin":
         return bank_cases(seed, [s.strip() for s in strategies.split(",") if s.strip()])

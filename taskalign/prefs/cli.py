@@ -49,7 +49,9 @@ def build_cmd(
     anchors: int = typer.Option(0, "--anchors", help="Extra capability anchors from the SFT data generator (they keep "
                                                      "task accuracy when there are many safety pairs)."),
     extra_cases: str = typer.Option(None, "--extra-cases", help="'builtin' (the training-only intent bank), "
-                                                                "'builtin:euphemism,direct' (only those strategies) "
+                                                                "'builtin:euphemism,direct' (only those strategies), "
+                                                                "'ambiguous' (90 ambiguous requests with a clarifying "
+                                                                "question) "
                                                                 "or a case file whose cases are all split 'train'."),
     weight: list[str] = typer.Option(None, "--weight", help="CATEGORY=N: N pairs of that case category per round "
                                                             "when balancing (default 1), e.g. harmful_direct=3."),

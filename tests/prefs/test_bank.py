@@ -72,21 +72,32 @@ def test_builtin_bank_builds_pairs_that_validate_clean(tmp_path):
     rows = _rows(path)
     bank = [r for r in rows if r["metadata"]["case_id"].startswith("bank/")]
     assert len(bank) > 100 and notes["cases"] > len([c for c in cases if c["split"] == "train"])
-    assert {r["metadata"]["pair_type"] for r in bank} >= {"harmful_refusal", "persona_jailbreak", "edge_case_comply",
-                                                          "ambiguous_clarify"}
+    assert {r["metadata"]["pair_type"] for r in bank} >= {"harmful_refusal", "persona_jailbreak", "edge_case_comply"}
     assert validate(path, cases) == []
 
 
 def test_builtin_spec_picks_strategies_and_keeps_the_benign_look_alikes():
     everything = extra_cases("builtin")
     only = extra_cases("builtin:euphemism, direct")
-    harmful = [c for c in only if c["category"] not in ("benign_edge", "ambiguous")]
+    harmful = [c for c in only if c["category"] != "benign_edge"]
     assert {c["strategy"] for c in harmful} == {"euphemism", "direct"}
     assert len(harmful) == 2 * len(load_intents(INTENTS))
-    # the same cases as the whole bank's, and all of its benign look-alikes and ambiguous requests
+    # the same cases as the whole bank's, and all of its benign look-alikes
     assert only == [c for c in everything if c.get("strategy") in ("euphemism", "direct", None)]
     with pytest.raises(UserError, match="unknown strategy 'euphemisms'"):
         extra_cases("builtin:euphemisms")
+
+
+def test_the_ambiguous_bank_is_its_own_spec_and_builds_clarify_pairs(tmp_path):
+    ambiguous = extra_cases("ambiguous")
+    assert len(ambiguous) == len(_rows(AMBIGUOUS)) >= 60
+    assert all(c["category"] == "ambiguous" and c["expected"] == "clarify" and c["split"] == "train" for c in ambiguous)
+    assert not any(c["category"] == "ambiguous" for c in extra_cases("builtin"))
+    path = build(None, load_cases(), tmp_path / "p.jsonl", balance=1.0, extra_cases="ambiguous")
+    pairs = [r for r in _rows(path) if r["metadata"]["case_id"].startswith("bank/ambiguous/")]
+    assert pairs and all(r["metadata"]["pair_type"] == "ambiguous_clarify" for r in pairs)
+    row = next(r for r in _rows(AMBIGUOUS) if f"bank/ambiguous/{r['id']}" == pairs[0]["metadata"]["case_id"])
+    assert row["clarify_question"] in pairs[0]["chosen"][0]["content"]
 
 
 def test_extra_cases_none_is_empty_and_a_missing_file_is_named(tmp_path):
