@@ -6,9 +6,9 @@ from pathlib import Path
 import typer
 
 from taskalign.attack.operators import FAMILIES
-from taskalign.judge import ABSTAIN_HELP, DEFAULT as DEFAULT_JUDGE, SPECS as JUDGE_SPECS
 from taskalign.models.cli import MODEL_HELP
-from taskalign.models.hf import PRECISION_HELP
+from taskalign.redteam.cli import (ABSTAIN, ADAPTER, BATCH_SIZE, CONCURRENCY, JUDGE, JUDGE_MODEL_NAME, MODEL_NAME,
+                                   PRECISION)
 
 
 def register(app: typer.Typer) -> None:
@@ -31,15 +31,15 @@ def attack(
                                                           "other attempt is then its rewrite. Default: mutations only."),
     attacker_model_name: str = typer.Option(None, "--attacker-model-name", help="Attacker model id on a server."),
     limit: int = typer.Option(None, "--limit", help="At most this many intents."),
-    model_name: str = typer.Option(None, "--model-name", help="Model id on an OpenAI-compatible server."),
-    adapter: str = typer.Option(None, "--adapter", help="PEFT adapter folder for a Hugging Face model."),
+    model_name: str = MODEL_NAME,
+    adapter: str = ADAPTER,
     max_new_tokens: int = typer.Option(96, help="Longest reply in tokens."),
-    batch_size: int = typer.Option(32, help="Conversations per generate() call (Hugging Face backend)."),
-    concurrency: int = typer.Option(8, help="Requests in flight (OpenAI-compatible backend)."),
-    precision: str = typer.Option("fast", help="Hugging Face backend. " + PRECISION_HELP),
-    judge: str = typer.Option(DEFAULT_JUDGE, help=JUDGE_SPECS),
-    abstain: float = typer.Option(None, "--abstain", help=ABSTAIN_HELP),
-    judge_model_name: str = typer.Option(None, help="Model id for an LLM judge."),
+    batch_size: int = BATCH_SIZE,
+    concurrency: int = CONCURRENCY,
+    precision: str = PRECISION,
+    judge: str = JUDGE,
+    abstain: float = ABSTAIN,
+    judge_model_name: str = JUDGE_MODEL_NAME,
 ):
     """Adaptive attacks: per intent, mutate (or let --attacker rewrite) until the judge says the model complied or the
     budget is spent. Writes a red-team run folder with ASR@budget, attempts.jsonl and attacks.jsonl."""

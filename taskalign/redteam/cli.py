@@ -9,6 +9,17 @@ from taskalign.models.cli import MODEL_HELP
 from taskalign.models.hf import PRECISION_HELP
 
 
+# Options every command that generates and judges takes (redteam, attack): one definition, one help text.
+MODEL_NAME = typer.Option(None, "--model-name", help="Model id on an OpenAI-compatible server.")
+ADAPTER = typer.Option(None, "--adapter", help="PEFT adapter folder for a Hugging Face model.")
+BATCH_SIZE = typer.Option(32, help="Conversations per generate() call (Hugging Face backend).")
+CONCURRENCY = typer.Option(8, help="Requests in flight (OpenAI-compatible backend).")
+PRECISION = typer.Option("fast", help="Hugging Face backend. " + PRECISION_HELP)
+JUDGE = typer.Option(DEFAULT_JUDGE, help=JUDGE_SPECS)
+ABSTAIN = typer.Option(None, "--abstain", help=ABSTAIN_HELP)
+JUDGE_MODEL_NAME = typer.Option(None, help="Model id for an LLM judge.")
+
+
 def register(app: typer.Typer) -> None:
     app.command()(redteam)
 
@@ -16,19 +27,19 @@ def register(app: typer.Typer) -> None:
 def redteam(
     model: str = typer.Option("embedded", "--model", help=MODEL_HELP),
     out: Path = typer.Option(..., "--out", help="Run folder (resumes when it exists with the same settings)."),
-    model_name: str = typer.Option(None, "--model-name", help="Model id on an OpenAI-compatible server."),
-    adapter: str = typer.Option(None, "--adapter", help="PEFT adapter folder for a Hugging Face model."),
+    model_name: str = MODEL_NAME,
+    adapter: str = ADAPTER,
     cases: str = typer.Option(None, "--cases", help="Your own case file (JSONL, same schema); default: built-in suite."),
     categories: str = typer.Option(None, "--categories", help="Comma-separated categories to run."),
     split: str = typer.Option(None, "--split", help="train or test."),
     limit: int = typer.Option(None, "--limit", help="At most this many cases (a stratified sample)."),
     max_new_tokens: int = typer.Option(96, help="Longest reply in tokens (enough to judge; small models ramble)."),
-    batch_size: int = typer.Option(32, help="Conversations per generate() call (Hugging Face backend)."),
-    concurrency: int = typer.Option(8, help="Requests in flight (OpenAI-compatible backend)."),
-    precision: str = typer.Option("fast", help="Hugging Face backend. " + PRECISION_HELP),
-    judge: str = typer.Option(DEFAULT_JUDGE, help=JUDGE_SPECS),
-    abstain: float = typer.Option(None, "--abstain", help=ABSTAIN_HELP),
-    judge_model_name: str = typer.Option(None, help="Model id for an LLM judge."),
+    batch_size: int = BATCH_SIZE,
+    concurrency: int = CONCURRENCY,
+    precision: str = PRECISION,
+    judge: str = JUDGE,
+    abstain: float = ABSTAIN,
+    judge_model_name: str = JUDGE_MODEL_NAME,
     retry_errors: bool = typer.Option(True, "--retry-errors/--keep-errors",
                                       help="On resume, generate again the cases whose reply was an error, or keep them."),
 ):
