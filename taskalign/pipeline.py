@@ -3,6 +3,11 @@
     taskalign pipeline --out runs/demo                 # default profile, ~30 min on a 2-core CPU
     taskalign pipeline --profile quick --out runs/q    # smaller, ~10 min
     taskalign pipeline --profile robust --out runs/r   # default + adaptive rounds + adaptive evaluation
+    taskalign pipeline --method kto --out runs/k       # KTO (or orpo) instead of DPO, from the profile's kto section
+
+`--method dpo|kto|orpo` picks the preference trainer (taskalign.train.dpo|kto|orpo) and the profile section it reads;
+its stage is named after it, so the stages before it are shared: a copy of a finished pipeline folder rerun with
+another method trains and evaluates only the new model.
 
 Rounds (`--rounds N`, or the profile's `rounds: {n: N}`): after the first DPO, N times: attack the model just trained
 on the *train* intents (taskalign attack), red-team it on operator variants of the train cases, harmful and benign
@@ -34,9 +39,11 @@ from taskalign.typecheck import typed_values
 
 console = Console()
 PROFILES = Path(__file__).with_name("pipeline.yaml")
-SECTIONS = ("model", "sft", "eval", "base_eval", "prefs_eval", "prefs", "dpo", "attack", "rounds")
-# Sections a profile may leave out: an attack budget of 0 is no adaptive evaluation, n 0 no rounds.
-OPTIONAL = {"attack": {"budget": 0}, "rounds": {"n": 0}}
+SECTIONS = ("model", "sft", "eval", "base_eval", "prefs_eval", "prefs", "dpo", "kto", "orpo", "attack", "rounds")
+METHODS = ("dpo", "kto", "orpo")
+# Sections a profile may leave out: an attack budget of 0 is no adaptive evaluation, n 0 no rounds; kto and orpo
+# default to their settings classes' defaults.
+OPTIONAL = {"attack": {"budget": 0}, "rounds": {"n": 0}, "kto": {}, "orpo": {}}
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,7 @@ class RoundSettings:
     anchors: int = 100                  # capability anchors in each round's pairs
     max_pairs: int | None = 400
     balance: float = 1.0
-    learning_rate: float | None = None  # the rounds' DPO learning rate; None: the dpo section's
+    learning_rate: float | None = None  # the rounds' training learning rate; None: the method section's
 
 
 @dataclass(frozen=True)
@@ -62,12 +69,15 @@ class PipelineConfig:
     judge: str = "cross"
     abstain: float | None = None
     rounds: int | None = None    # overrides the profile's rounds.n
+    method: str = "dpo"          # dpo | kto | orpo: the preference trainer and the profile section it reads
 
 
 def load_settings(config: PipelineConfig) -> dict:
     """The profile's sections, overridden by the --config file's and --model; every section is checked (keys and value
     types) here, before any stage runs or writes."""
     profiles = yaml.safe_load(PROFILES.read_text())
+    if config.method not in METHODS:
+        raise UserError(f"Unknown --method {config.method!r}; choose one of {', '.join(METHODS)}.")
     if config.profile not in profiles:
         raise UserError(f"Unknown --profile {config.profile!r}; choose one of {', '.join(profiles)}.")
     settings = {**json.loads(json.dumps(OPTIONAL)), **json.loads(json.dumps(profiles[config.profile]))}
@@ -129,9 +139,11 @@ def section_types() -> dict:
 def training_settings() -> dict:
     """The settings class of each training section: the defaults a profile leaves out are that class's own."""
     from taskalign.train.dpo import DPOSettings
+    from taskalign.train.kto import KTOSettings
+    from taskalign.train.orpo import ORPOSettings
     from taskalign.train.sft import SFTSettings
 
-    return {"sft": SFTSettings, "dpo": DPOSettings}
+    return {"sft": SFTSettings, "dpo": DPOSettings, "kto": KTOSettings, "orpo": ORPOSettings}
 
 
 class Stages:
@@ -201,7 +213,7 @@ def source_digest(parts: tuple[str, ...], root: Path = PACKAGE) -> str:
 
 
 def _train(kind: str, section: dict, paths: dict) -> str:
-    """Run taskalign.train.{kind} (sft or dpo) on the section's settings and these model/data/out paths."""
+    """Run taskalign.train.{kind} (sft, dpo, kto or orpo) on the section's settings and these model/data/out paths."""
     stage = importlib.import_module(f"taskalign.train.{kind}")
     stage.run(stage.load_settings(None, **{**section, **paths}), log=console.print)
     out = Path(paths["out"])
@@ -250,9 +262,10 @@ def _variants_run(model: str, folder: Path, seed: int, rounds: RoundSettings, ju
     return _redteam(model, folder / "variants", section, judge)
 
 
-def _round(st: "Stages", out: Path, r: int, start: tuple[str, str, str], s: dict, j, code: dict) -> tuple[str, str, str]:
-    """Round r: attack + variants on the model `start` = (model folder, its DPO stage, its red-team run), pairs from
-    their failures, DPO from that model, red-team and compare. Returns the same triple for the new model."""
+def _round(st: "Stages", out: Path, r: int, start: tuple[str, str, str], s: dict, j, code: dict,
+           method: str = "dpo") -> tuple[str, str, str]:
+    """Round r: attack + variants on the model `start` = (model folder, its training stage, its red-team run), pairs
+    from their failures, `method` training from that model, red-team and compare. Returns the triple for the new model."""
     rounds = RoundSettings(**s["rounds"])
     model, dpo_stage, run_dir = start
     folder, new_model = out / f"round{r}", out / "models" / f"aligned_r{r}"
@@ -267,25 +280,25 @@ def _round(st: "Stages", out: Path, r: int, start: tuple[str, str, str], s: dict
     st.run(f"prefs_r{r}", {**prefs_section, "code": code["prefs"]},
            lambda: _prefs([folder / "attack_train", folder / "variants"], folder / "prefs.jsonl", prefs_section),
            folder / "prefs.jsonl", after=(f"attack_train_r{r}", f"variants_r{r}"))
-    dpo = {**s["dpo"], **({"learning_rate": rounds.learning_rate} if rounds.learning_rate else {})}
-    st.run(f"dpo_r{r}", {**dpo, "code": code["train"]},
-           lambda: _train("dpo", dpo, {"model": model, "data": str(folder / "prefs.jsonl"), "out": str(new_model)}),
+    train = {**s[method], **({"learning_rate": rounds.learning_rate} if rounds.learning_rate else {})}
+    st.run(f"{method}_r{r}", {**train, "code": code["train"]},
+           lambda: _train(method, train, {"model": model, "data": str(folder / "prefs.jsonl"), "out": str(new_model)}),
            new_model, after=(f"prefs_r{r}",))
     st.run(f"redteam_aligned_r{r}", {**s["eval"], "code": code["redteam"]},
            lambda: _redteam(str(new_model), out / f"aligned_r{r}", s["eval"], j), out / f"aligned_r{r}",
-           after=(f"dpo_r{r}",))
+           after=(f"{method}_r{r}",))
     st.run(f"compare_r{r}", {"code": code["compare"]},
            lambda: _compare(out, {run_dir: run_dir, f"aligned_r{r}": f"aligned_r{r}"}, html=folder / "compare.html"),
            after=(f"redteam_aligned_r{r}",))
-    return str(new_model), f"dpo_r{r}", f"aligned_r{r}"
+    return str(new_model), f"{method}_r{r}", f"aligned_r{r}"
 
 
 def run(config: PipelineConfig) -> Path:
     """Run (or resume) every stage; write pipeline.json and the three-column results table."""
     s, out = load_settings(config), Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "config.json", {"profile": config.profile, "judge": config.judge, "abstain": config.abstain,
-                                              **s})
+    write_json_atomic(out / "config.json", {"profile": config.profile, "method": config.method, "judge": config.judge,
+                                              "abstain": config.abstain, **s})
     st, base, j = Stages(out), s["model"], (config.judge, config.abstain)
     sft_dir, aligned_dir, prefs = out / "models" / "sft", out / "models" / "aligned", out / "prefs.jsonl"
     code = {stage: source_digest(parts) for stage, parts in STAGE_CODE.items()}
@@ -299,14 +312,15 @@ def run(config: PipelineConfig) -> Path:
            lambda: _redteam(str(sft_dir), out / "sft_train", s["prefs_eval"], j), out / "sft_train", after=("sft",))
     st.run("prefs", {**s["prefs"], "code": code["prefs"]}, lambda: _prefs(out / "sft_train", prefs, s["prefs"]), prefs,
            after=("redteam_sft_train",))
-    st.run("dpo", {**s["dpo"], "code": code["train"]},
-           lambda: _train("dpo", s["dpo"], {"model": str(sft_dir), "data": str(prefs), "out": str(aligned_dir)}),
+    method = config.method
+    st.run(method, {**s[method], "code": code["train"]},
+           lambda: _train(method, s[method], {"model": str(sft_dir), "data": str(prefs), "out": str(aligned_dir)}),
            aligned_dir, after=("prefs",))
     st.run("redteam_aligned", {**s["eval"], "code": code["redteam"]},
-           lambda: _redteam(str(aligned_dir), out / "aligned", s["eval"], j), out / "aligned", after=("dpo",))
-    final = (str(aligned_dir), "dpo", "aligned")
+           lambda: _redteam(str(aligned_dir), out / "aligned", s["eval"], j), out / "aligned", after=(method,))
+    final = (str(aligned_dir), method, "aligned")
     for r in range(1, s["rounds"]["n"] + 1):
-        final = _round(st, out, r, final, s, j, code)
+        final = _round(st, out, r, final, s, j, code, method)
     runs = {"base": "base", "sft": "sft", "aligned": "aligned"}
     if final[2] != "aligned":
         runs[final[2]] = final[2]
@@ -323,7 +337,7 @@ def run(config: PipelineConfig) -> Path:
     models = {"base": base, "sft": "models/sft", "aligned": "models/aligned"}
     models.update({f"aligned_r{r}": f"models/aligned_r{r}" for r in range(1, s["rounds"]["n"] + 1)})
     manifest = {"models": models, "runs": runs, "attacks": attacks, "prefs": "prefs.jsonl", "report": "compare.html",
-                "timings_s": st.timings(), "profile": config.profile, "rounds": s["rounds"]["n"]}
+                "timings_s": st.timings(), "profile": config.profile, "method": method, "rounds": s["rounds"]["n"]}
     write_json_atomic(out / "pipeline.json", manifest)
     print_results(out, runs)
     return out

@@ -22,9 +22,11 @@ def pipeline(
     rounds: int = typer.Option(None, "--rounds", help="Adaptive rounds after the first DPO: attack the model just "
                                                       "trained on train intents, pairs, DPO again (default: the "
                                                       "profile's)."),
+    method: str = typer.Option("dpo", "--method", help="Preference trainer: dpo | kto | orpo (each reads its own "
+                                                       "profile section)."),
 ):
-    """Base → SFT → red-team → prefs → DPO → red-team → compare, each stage cached and resumable."""
+    """Base → SFT → red-team → prefs → DPO (or KTO, ORPO) → red-team → compare, each stage cached and resumable."""
     from taskalign.pipeline import PipelineConfig, run
 
     run(PipelineConfig(out=str(out), profile=profile, config=config, model=model, judge=judge, abstain=abstain,
-                       rounds=rounds))
+                       rounds=rounds, method=method))

@@ -1,7 +1,7 @@
-"""`taskalign train sft|dpo|merge`: parse flags and call taskalign.train.{sft,dpo,merge}.run (see docs/training.md).
+"""`taskalign train sft|dpo|kto|orpo|merge`: parse flags and call taskalign.train.{stage}.run (see docs/training.md).
 
-The flags of `train sft` and `train dpo` are the fields of SFTSettings and DPOSettings, as TRL's parser makes them:
-`--field-name` (plus the aliases in the field's metadata) with the field's default and help. `--config FILE` reads the
+The flags of each training command are the fields of its settings class (SFTSettings, DPOSettings, ...), as TRL's
+parser makes them: `--field-name` (plus the aliases in the field's metadata) with the field's default and help. `--config FILE` reads the
 same settings from YAML; flags given on the command line override it.
 """
 
@@ -14,10 +14,10 @@ import yaml
 from rich.console import Console
 
 from taskalign.errors import UserError
-from taskalign.train import dpo, sft
+from taskalign.train import dpo, kto, orpo, sft
 
 console = Console()
-train_app = typer.Typer(help="Train: capability SFT, alignment DPO, adapter merge.", no_args_is_help=True)
+train_app = typer.Typer(help="Train: capability SFT, alignment DPO / KTO / ORPO, adapter merge.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -78,7 +78,11 @@ def settings_command(name: str, stage, settings_class, what: str, doc: str) -> N
 settings_command("sft", sft, sft.SFTSettings, "SFT model",
                  "Capability SFT: teach a model TaskMaster's tool calls (TRL SFTTrainer + LoRA).")
 settings_command("dpo", dpo, dpo.DPOSettings, "Aligned model",
-                 "Alignment DPO on preference pairs (TRL DPOTrainer + LoRA).")
+                 "Alignment DPO on preference pairs (TRL DPOTrainer + LoRA); --loss-type ipo|robust|hinge|...")
+settings_command("kto", kto, kto.KTOSettings, "Aligned model",
+                 "Alignment KTO on replies labelled desirable/undesirable, or on pairs (TRL KTOTrainer + LoRA).")
+settings_command("orpo", orpo, orpo.ORPOSettings, "Aligned model",
+                 "Alignment ORPO on preference pairs, no reference model (TRL ORPOTrainer + LoRA).")
 
 
 @train_app.command()

@@ -288,8 +288,55 @@ def check_pass_through(block: dict, config_name: str, name: str, where: str) -> 
         return
     import trl
 
-    known = {f.name for f in fields(getattr(trl, config_name))}
+    known = {f.name for f in fields(trl_config_class(config_name))}
     for key in block:
         if key not in known:
             raise UserError(f"{where}: {name}.{key} is not a trl.{config_name} field; check the spelling "
                             f"(TRL {trl.__version__}).")
+
+
+def trl_config_class(config_name: str):
+    """trl.DPOConfig, trl.KTOConfig, ...; ORPO lives in trl.experimental.orpo since TRL 1.0."""
+    import importlib
+    import os
+
+    import trl
+
+    if hasattr(trl, config_name):
+        return getattr(trl, config_name)
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # we pin the TRL range the experimental API is used with
+    return getattr(importlib.import_module(f"trl.experimental.{config_name.removesuffix('Config').lower()}"),
+                   config_name)
+
+
+def fit(settings, kind: str, prepare, description: str, log=None, summary=None) -> Path:
+    """The run every preference trainer (dpo, kto, orpo) shares, around its own TRL trainer.
+
+    `prepare(model, tokenizer, out)` returns (TRL config, training rows, trainer class, extra summary fields); this
+    loads the model, adds LoRA unless settings.full, trains, saves the merged model + adapter, writes
+    train_config.json, metrics.jsonl, train_summary.json (through `summary(out, trainer, result, extra, log)`) and
+    taskalign_model.json with `kind`. The caller reads and checks its data before calling, so a bad file fails before
+    any output is written or a model loads.
+    """
+    from datasets import Dataset
+
+    log = log or console_print
+    start = time.time()
+    out = start_run(settings.out)
+    model, tokenizer = load_for_training(settings.model, precision=settings.precision)
+    peft = None
+    if not settings.full:
+        peft = lora_config(model, settings.lora_r, settings.lora_alpha, settings.lora_targets, settings.lora_layers)
+    args, rows, trainer_type, extra = prepare(model, tokenizer, out)
+    write_json(out / "train_config.json", {**settings_dict(settings), f"{kind}_config": args.to_dict()})
+    trainer = trainer_type(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
+                           peft_config=peft, callbacks=[metrics_callback(out / "metrics.jsonl")])
+    log(f"{description} ({'full' if settings.full else f'LoRA r={settings.lora_r}'}, beta={settings.beta})")
+    result = trainer.train()
+    saved = save_trained(trainer, tokenizer, out, settings.merge)
+    if not is_main(trainer):
+        return out
+    if summary:
+        summary(out, trainer, result, {**extra, "duration_s": round(time.time() - start, 1)}, log)
+    write_model_note(out, {"base": base_record(settings.model), "kind": kind, **saved, "steps": result.global_step})
+    return out

@@ -8,7 +8,6 @@ metrics.jsonl, train_config.json, train_summary.json (with a likelihood-displace
 falling while margins grow) and taskalign_model.json.
 """
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +23,9 @@ class DPOSettings:
     data: str = field(default="prefs.jsonl", metadata={"help": "Preference pairs JSONL from `taskalign prefs build`."})
     out: str = field(default="models/aligned", metadata={"help": "Output folder."})
     beta: float = field(default=0.1, metadata={"help": "DPO beta: how far the policy may move from the reference."})
+    loss_type: str = field(default="sigmoid", metadata={
+        "help": "DPO loss (TRL loss_type): sigmoid (DPO), ipo, robust (with dpo.label_smoothing), hinge, "
+                "apo_zero, sppo_hard, ..."})
     learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate (LoRA ~5e-5; full ~5e-7..5e-6).",
                                                          "aliases": ("--lr",)})
     epochs: float = field(default=1.0, metadata={"help": "Passes over the pairs."})
@@ -65,13 +67,20 @@ def dpo_config(settings: DPOSettings, out: Path):
                 # run() orders the pairs in length-grouped batches; only a sequential sampler trains in that order
                 train_sampling_strategy="sequential" if settings.group_by_length else "random",
                 **common.device_args(settings.precision))
+    if settings.loss_type != "sigmoid" or settings.sft_weight > 0:
+        args.update(loss_type=loss_types(settings))
     if settings.sft_weight > 0:
-        args.update(loss_type=["sigmoid", "sft"], loss_weights=[1.0, settings.sft_weight])
+        args.update(loss_weights=[1.0, settings.sft_weight])
     args.update(settings.dpo)
     try:
         return DPOConfig(**args)
     except (TypeError, ValueError) as exc:
         raise UserError(f"DPO settings rejected by trl.DPOConfig: {exc}") from None
+
+
+def loss_types(settings: DPOSettings) -> list[str]:
+    """TRL's loss_type list: the preference loss, plus the SFT term on chosen replies when sft_weight > 0."""
+    return [settings.loss_type] + (["sft"] if settings.sft_weight > 0 else [])
 
 
 def displacement_warning(records: list[dict], min_points: int = 6, min_drop: float = 1.0) -> str | None:
@@ -131,41 +140,28 @@ def load_pairs(path: str) -> list[dict]:
 
 def run(settings: DPOSettings, log=None) -> Path:
     """Train, save merged model + adapter + metrics + summary; return the output folder."""
-    from datasets import Dataset
     from trl import DPOTrainer
 
     from taskalign.train.ref_prefix import trainer_class
 
-    log = log or common.console_print
-    start = time.time()
     pairs = load_pairs(settings.data)  # a bad file fails before any output is written or a model loads
-    out = common.start_run(settings.out)
-    model, tokenizer = common.load_for_training(settings.model, precision=settings.precision)
-    peft = None
-    if not settings.full:
-        peft = common.lora_config(model, settings.lora_r, settings.lora_alpha, settings.lora_targets,
-                                  settings.lora_layers)
-    args = dpo_config(settings, out)
-    long = count_long_prompts(pairs, tokenizer, args.max_length) if args.max_length else 0
-    if settings.precompute_ref or settings.group_by_length:
-        pairs = length_grouped(pairs, tokenizer, args.per_device_train_batch_size, settings.seed)
-    if long:
-        log(f"[yellow]warning: {long} of {len(pairs)} pairs have prompts of {args.max_length}+ tokens and are skipped; "
-            "raise --max-length to keep them.[/yellow]")
-    common.write_json(out / "train_config.json", {**common.settings_dict(settings), "dpo_config": args.to_dict()})
-    trainer_type = trainer_class() if settings.precompute_ref and settings.ref_prefix else DPOTrainer
-    trainer = trainer_type(model=model, args=args, train_dataset=Dataset.from_list(pairs), processing_class=tokenizer,
-                         peft_config=peft, callbacks=[common.metrics_callback(out / "metrics.jsonl")])
-    log(f"DPO on {len(pairs)} pairs ({'full' if settings.full else f'LoRA r={settings.lora_r}'}, beta={settings.beta})")
-    result = trainer.train()
-    saved = common.save_trained(trainer, tokenizer, out, settings.merge)
-    if not common.is_main(trainer):
-        return out
-    write_summary(out, trainer, result, {"n_pairs": len(pairs), "n_pairs_too_long": long,
-                                         "duration_s": round(time.time() - start, 1)}, log)
-    common.write_model_note(out, {"base": common.base_record(settings.model), "kind": "dpo", **saved,
-                                  "steps": result.global_step})
-    return out
+
+    def prepare(model, tokenizer, out):
+        args = dpo_config(settings, out)
+        long = count_long_prompts(pairs, tokenizer, args.max_length) if args.max_length else 0
+        rows = pairs
+        if settings.precompute_ref or settings.group_by_length:
+            rows = length_grouped(pairs, tokenizer, args.per_device_train_batch_size, settings.seed)
+        if long:
+            (log or common.console_print)(
+                f"[yellow]warning: {long} of {len(pairs)} pairs have prompts of {args.max_length}+ tokens and are "
+                "skipped; raise --max-length to keep them.[/yellow]")
+        trainer_type = trainer_class() if settings.precompute_ref and settings.ref_prefix else DPOTrainer
+        return args, rows, trainer_type, {"n_pairs": len(pairs), "n_pairs_too_long": long}
+
+    losses = "+".join(loss_types(settings))
+    return common.fit(settings, "dpo", prepare, f"DPO ({losses}) on {len(pairs)} pairs", log,
+                      summary=write_summary)
 
 
 def write_summary(out: Path, trainer, result, extra: dict, log) -> None:

@@ -16,6 +16,7 @@ TINY = {
     "prefs_eval": {"split": "train", "limit": 12, "max_new_tokens": 8, "batch_size": 8},
     "prefs": {"max_pairs": 8},
     "dpo": {"max_steps": 2, "batch_size": 2, "lora_r": 4, "max_length": 1024},
+    "orpo": {"max_steps": 2, "batch_size": 2, "lora_r": 4, "max_length": 1024},
 }
 
 
@@ -53,6 +54,20 @@ def test_pipeline_end_to_end_then_cached(tmp_path, tiny_model_dir, monkeypatch):
     for stage in ("sft", "redteam_sft", "dpo", "redteam_aligned"):
         assert stages_after[stage]["fingerprint"] != stages_before[stage]["fingerprint"], stage
     assert weights.stat().st_mtime_ns != mtime
+
+    # Another method on the same folder reuses every stage before training and trains and evaluates a new model.
+    monkeypatch.setattr(pipeline, "source_digest", real)
+    run(config)
+    shared = json.loads((out / "stages.json").read_text())
+    run(PipelineConfig(**{**config.__dict__, "method": "orpo"}))
+    stages = json.loads((out / "stages.json").read_text())
+    for stage in ("redteam_base", "sft", "redteam_sft", "redteam_sft_train", "prefs"):
+        assert stages[stage] == shared[stage], stage
+    assert stages["redteam_aligned"]["fingerprint"] != shared["redteam_aligned"]["fingerprint"]
+    assert json.loads((out / "models" / "aligned" / "taskalign_model.json").read_text())["kind"] == "orpo"
+    assert json.loads((out / "pipeline.json").read_text())["method"] == "orpo"
+    with pytest.raises(UserError, match="Unknown --method 'ppo'"):
+        run(PipelineConfig(**{**config.__dict__, "method": "ppo"}))
 
 
 @pytest.mark.slow

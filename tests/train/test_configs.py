@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 
 from taskalign import cli
 from taskalign.errors import UserError
-from taskalign.train import dpo, sft
+from taskalign.train import dpo, kto, orpo, sft
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGES = {"sft": sft, "dpo": dpo}
-CLASSES = {"sft": sft.SFTSettings, "dpo": dpo.DPOSettings}
+STAGES = {"sft": sft, "dpo": dpo, "kto": kto, "orpo": orpo}
+CLASSES = {"sft": sft.SFTSettings, "dpo": dpo.DPOSettings, "kto": kto.KTOSettings, "orpo": orpo.ORPOSettings}
 FIELDS = [pytest.param(kind, f, id=f"{kind}.{f.name}") for kind, cls in CLASSES.items() for f in fields(cls)]
 runner = CliRunner()
 
