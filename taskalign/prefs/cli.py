@@ -1,4 +1,4 @@
-"""`taskalign prefs build|validate|stats`: parse flags and call taskalign.prefs; nothing else lives here."""
+"""`taskalign prefs build|unpaired|validate|stats`: parse flags and call taskalign.prefs; nothing else lives here."""
 
 import json
 from pathlib import Path
@@ -10,7 +10,7 @@ from rich.table import Table
 from taskalign.errors import UserError
 
 console = Console()
-prefs_app = typer.Typer(help="Build, check and summarise DPO preference pairs.", no_args_is_help=True)
+prefs_app = typer.Typer(help="Build, check and summarise preference data (DPO/ORPO pairs, KTO rows).", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -72,6 +72,20 @@ def build_cmd(
                   f"{notes['dropped_both_refusals']}, duplicates {notes['dropped_duplicates']}, balance "
                   f"{notes['dropped_balance']}" + (f"; teacher replies used {notes['teacher_accepted']}"
                                                    if "teacher_accepted" in notes else "") + ")")
+
+
+@prefs_app.command("unpaired")
+def unpaired_cmd(
+    run_dirs: list[Path] = typer.Option(..., "--from", help="Red-team run folder (repeat for several)."),
+    out: Path = typer.Option(..., "--out", help="Where to write the rows (JSONL) for `taskalign train kto`."),
+):
+    """Judged replies as KTO rows: right for their case = desirable, failed = undesirable; no pairs composed."""
+    from taskalign.prefs.unpaired import write_unpaired
+
+    n = write_unpaired(run_dirs, out)
+    typer.echo(f"wrote {n['rows']} rows to {out}: {n['desirable']} desirable, {n['undesirable']} undesirable; train "
+               f"with `taskalign train kto --data {out} --desirable-weight {n['desirable_weight']} "
+               f"--undesirable-weight {n['undesirable_weight']}`")
 
 
 @prefs_app.command("validate")
