@@ -50,4 +50,4 @@ def export_cmd(
                       "OWNER/NAME.[/yellow]")
     console.print("Next, to publish it (needs `hf auth login`):")
     for line in upload_commands(result, repo):
-        console.print(f"  {line}", markup=False, highlight=False)
+        console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
