@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "taskalign.report.cli",     # report, compare
     "taskalign.serve.cli",      # serve, serve keys
     "taskalign.pipeline_cli",   # pipeline
+    "taskalign.export.cli",     # export
 ]
 
 
