@@ -34,9 +34,11 @@ def gate(
     max_: list[str] = typer.Option([], "--max", help="METRIC=VALUE: fail when the metric is above VALUE (repeatable)."),
     min_: list[str] = typer.Option([], "--min", help="METRIC=VALUE: fail when the metric is below VALUE (repeatable)."),
     strict: bool = typer.Option(False, "--strict", help="Judge each bound on the CI's pessimistic end, not the value."),
-    baseline: Path = typer.Option(None, "--baseline", help="Fail a metric that is worse than this run's with CIs apart."),
-    regression: list[str] = typer.Option([], "--regression", help="Also check this metric against --baseline (repeatable)."),
-    allow_missing: bool = typer.Option(False, "--allow-missing", help="Skip a metric a run lacks (or has n = 0) instead of failing."),
+    baseline: Path = typer.Option(None, "--baseline", help="Fail a metric worse than this run's, CIs apart."),
+    regression: list[str] = typer.Option([], "--regression",
+                                         help="Also check this metric against --baseline (repeatable)."),
+    allow_missing: bool = typer.Option(False, "--allow-missing",
+                                       help="Skip a metric a run lacks (or has n = 0) instead of failing."),
     junit: Path = typer.Option(None, "--junit", help="Write the checks as JUnit XML to this file."),
 ):
     """Gate a build: exit 1 when a run breaks a bound or regresses against a baseline, 0 when all hold."""

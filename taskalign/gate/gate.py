@@ -117,7 +117,8 @@ def require_known(bounds: list[Bound]) -> None:
     """Before a red-team run: every bound must name a metric a run reports (so a typo fails before any model loads)."""
     for b in bounds:
         if b.metric not in METRIC_ORDER:
-            raise UserError(f"--gate names {b.metric!r}, which a red-team run does not report{_did_you_mean(b.metric, METRIC_ORDER)}; "
+            hint = _did_you_mean(b.metric, METRIC_ORDER)
+            raise UserError(f"--gate names {b.metric!r}, which a red-team run does not report{hint}; "
                             f"its metrics are {', '.join(METRIC_ORDER)}.")
 
 
@@ -277,7 +278,8 @@ def junit_xml(result: GateResult) -> str:
             if c.status != "pass":
                 tag = "failure" if c.failed else "skipped"
                 line = format_check(run, c)
-                ET.SubElement(case, tag, message=line.split("  ", 1)[1], **({"type": "gate"} if c.failed else {})).text = line
+                attrs = {"message": line.split("  ", 1)[1], **({"type": "gate"} if c.failed else {})}
+                ET.SubElement(case, tag, attrs).text = line
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 

@@ -42,8 +42,8 @@ def redteam(
     judge_model_name: str = JUDGE_MODEL_NAME,
     retry_errors: bool = typer.Option(True, "--retry-errors/--keep-errors",
                                       help="On resume, generate again the cases whose reply was an error, or keep them."),
-    gate: list[str] = typer.Option([], "--gate", help="METRIC<=VALUE or METRIC>=VALUE: exit 1 when the finished run "
-                                                      "breaks it (repeatable; see taskalign gate)."),
+    gate: list[str] = typer.Option([], "--gate", help="METRIC<=VALUE or METRIC>=VALUE: exit 1 when the finished "
+                                                      "run breaks it (repeatable; see taskalign gate)."),
     gate_strict: bool = typer.Option(False, "--gate-strict", help="Judge --gate bounds on the CI's pessimistic end."),
 ):
     """Red-team a model per failure mode: transcripts, scores, summary with 95% CIs, report."""
