@@ -46,7 +46,8 @@ def gate(
 
     bounds = [parse_bound(t, "max") for t in max_] + [parse_bound(t, "min") for t in min_]
     result = check(runs, bounds, strict=strict, baseline=baseline, regressions=regression, allow_missing=allow_missing)
+    written = write_junit(junit, result) if junit is not None else None   # first: a bad path stops before any line
     report(result)
-    if junit is not None:
-        typer.echo(f"wrote {write_junit(junit, result)}")
+    if written:
+        typer.echo(f"wrote {written}")
     raise typer.Exit(0 if result.passed else 1)

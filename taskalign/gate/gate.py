@@ -8,6 +8,7 @@ baseline run, judged on the values and 95 % CIs in each run's summary.json. No T
 """
 
 import difflib
+import math
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -145,12 +146,22 @@ def resolve_run(folder) -> tuple[Path, str | None]:
     return folder / rel, f"pipeline {folder}: gating its final run {label!r} ({folder / rel})"
 
 
-def load_summary(run: Path, given) -> dict:
+def load_metrics(run: Path, given) -> dict:
+    """{name: {value, n, ci95}} of a run's summary.json, with a NaN value or a malformed CI read as absent."""
     if not (run / "summary.json").is_file():
         where = f"{run} (the final run of pipeline {given})" if Path(given) != run else str(run)
         raise UserError(f"{where} has no summary.json; run `taskalign redteam ... --out {run}` first "
                         "(or finish the pipeline), then gate it.")
-    return read_summary(run / "summary.json")
+    return {name: _clean(m) for name, m in read_summary(run / "summary.json").get("metrics", {}).items()}
+
+
+def _clean(m: dict) -> dict:
+    value, ci = m.get("value"), m.get("ci95")
+    if value is not None and not math.isfinite(value):
+        value = None    # a rate with no counted rows can be written as NaN; it is no number to gate on
+    ok_ci = isinstance(ci, list) and len(ci) == 2 and all(isinstance(x, int | float) and math.isfinite(x) for x in ci)
+    n = m.get("n")
+    return {"value": value, "n": n if isinstance(n, int) else 0, "ci95": ci if ok_ci else None}
 
 
 # -- checks ----------------------------------------------------------------------------------------------------------
@@ -165,36 +176,35 @@ def _missing(metric: str, name: str, m: dict | None, allow_missing: bool, what: 
 def check_bound(metrics: dict, bound: Bound, strict: bool = False, allow_missing: bool = False) -> Check:
     """A bound against one run's metrics; --strict judges the CI's pessimistic end instead of the value."""
     m, name = metrics.get(bound.metric), str(bound)
-    if m is None or m.get("value") is None:
+    if m is None or m["value"] is None:
         return _missing(bound.metric, name, m, allow_missing)
-    ci = m.get("ci95")
-    judged = m["value"]
+    ci, judged = m["ci95"], m["value"]
     if strict:
         if not ci:
             return Check(bound.metric, name, "skip" if allow_missing else "fail",
-                         f"{bound.metric} has no 95% CI to judge strictly", m["value"], None, m.get("n", 0))
+                         f"{bound.metric} has no 95% CI to judge strictly", m["value"], None, m["n"])
         judged = ci[1] if bound.kind == "max" else ci[0]   # the end of the CI that is worst for this bound
     ok = judged <= bound.limit if bound.kind == "max" else judged >= bound.limit
     message = f"bound {OPS[bound.kind]} {bound.limit:g}"
     if strict:
         message += f" on the CI's {'upper' if bound.kind == 'max' else 'lower'} end {judged:.4f}"
-    return Check(bound.metric, name, "pass" if ok else "fail", message, m["value"], ci, m.get("n", 0))
+    return Check(bound.metric, name, "pass" if ok else "fail", message, m["value"], ci, m["n"])
 
 
 def check_regression(metrics: dict, base: dict, metric: str, allow_missing: bool = False) -> Check:
     """Fail when the run is worse than the baseline in the metric's bad direction AND the two 95 % CIs are apart."""
     name = f"{metric} vs baseline"
     m, b = metrics.get(metric), base.get(metric)
-    if m is None or m.get("value") is None:
+    if m is None or m["value"] is None:
         return _missing(metric, name, m, allow_missing)
-    if b is None or b.get("value") is None:
+    if b is None or b["value"] is None:
         return _missing(metric, name, b, allow_missing, "the baseline")
     delta = m["value"] - b["value"]
     worse = delta < 0 if higher_is_better(metric) else delta > 0
-    apart = overlap(m.get("ci95"), b.get("ci95")) is False
+    apart = overlap(m["ci95"], b["ci95"]) is False
     verdict = ("worse, CIs apart" if apart else "worse, CIs overlap") if worse else ("same" if delta == 0 else "better")
-    message = f"vs baseline {b['value']:.4f} CI {_ci(b.get('ci95'))}: {verdict}"
-    return Check(metric, name, "fail" if worse and apart else "pass", message, m["value"], m.get("ci95"), m.get("n", 0))
+    message = f"vs baseline {b['value']:.4f} CI {_ci(b['ci95'])}: {verdict}"
+    return Check(metric, name, "fail" if worse and apart else "pass", message, m["value"], m["ci95"], m["n"])
 
 
 def _ci(ci) -> str:
@@ -227,11 +237,11 @@ def check(runs: list, bounds: list[Bound] = (), strict: bool = False, baseline=N
     if regressions and baseline is None:
         raise UserError("--regression compares against a baseline; add --baseline RUN.")
     results = [RunResult(str(r), *resolve_run(r)) for r in runs]
-    summaries = [load_summary(r.path, r.given)["metrics"] for r in results]
+    summaries = [load_metrics(r.path, r.given) for r in results]
     base_result, base = None, {}
     if baseline is not None:
         base_result = RunResult(str(baseline), *resolve_run(baseline))
-        base = load_summary(base_result.path, base_result.given)["metrics"]
+        base = load_metrics(base_result.path, base_result.given)
     for result, metrics in zip(results, summaries):
         for metric in [b.metric for b in bounds] + list(regressions):
             _known(metric, result, metrics, summaries + [base])
@@ -285,4 +295,10 @@ def junit_xml(result: GateResult) -> str:
 
 
 def write_junit(path, result: GateResult) -> Path:
-    return write_text_atomic(Path(path), junit_xml(result))
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"--junit {path} is a folder; pass a file path such as {path / 'gate.xml'}.")
+    try:
+        return write_text_atomic(path, junit_xml(result))
+    except OSError as exc:
+        raise UserError(f"cannot write --junit {path} ({exc.strerror or exc}); pass a writable file path.") from None

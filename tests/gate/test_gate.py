@@ -127,6 +127,15 @@ def test_missing_or_empty_metric_fails_unless_allowed(cli, good, tmp_path):
     assert allowed.code == 0 and allowed.out.count("SKIP") == 3 and "3 skipped" in allowed.out
 
 
+def test_nan_value_is_no_value_and_junit_folder_is_a_user_error(cli, tmp_path):
+    run = write_run(tmp_path / "nan", attack_success=m(float("nan"), n=0, ci=[float("nan"), float("nan")]))
+    result = cli("gate", run, "--max", "attack_success=0.05")
+    assert result.code == 1 and "attack_success has no value in the run (n = 0)" in result.out
+    (tmp_path / "xml").mkdir()
+    result = cli("gate", run, "--max", "attack_success=0.05", "--junit", tmp_path / "xml")
+    assert result.code == 2 and "is a folder; pass a file path" in result.err and "FAIL" not in result.out
+
+
 @pytest.mark.parametrize("args, message", [
     (["--max", "attack_success"], "--max attack_success is not a bound; write --max METRIC=VALUE"),
     (["--max", "x=abc"], "'abc' is not a number"),
