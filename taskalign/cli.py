@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "taskalign.prefs.cli",      # prefs build|validate|stats
     "taskalign.train.cli",      # train sft|dpo|merge
     "taskalign.report.cli",     # report, compare
+    "taskalign.gate.cli",       # gate
     "taskalign.serve.cli",      # serve, serve keys
     "taskalign.pipeline_cli",   # pipeline
     "taskalign.export.cli",     # export

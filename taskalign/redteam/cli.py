@@ -42,14 +42,28 @@ def redteam(
     judge_model_name: str = JUDGE_MODEL_NAME,
     retry_errors: bool = typer.Option(True, "--retry-errors/--keep-errors",
                                       help="On resume, generate again the cases whose reply was an error, or keep them."),
+    gate: list[str] = typer.Option([], "--gate", help="METRIC<=VALUE or METRIC>=VALUE: exit 1 when the finished "
+                                                      "run breaks it (repeatable; see taskalign gate)."),
+    gate_strict: bool = typer.Option(False, "--gate-strict", help="Judge --gate bounds on the CI's pessimistic end."),
 ):
     """Red-team a model per failure mode: transcripts, scores, summary with 95% CIs, report."""
+    from taskalign.gate import check, parse_expression, require_known
     from taskalign.redteam.runner import RedteamConfig, run
     from taskalign.redteam.show import print_run
 
+    # Checked before the run, so a typo in a bound costs no model load and no generation.
+    bounds = [parse_expression(text) for text in gate]
+    require_known(bounds)
     config = RedteamConfig(model=model, out=str(out), model_name=model_name, adapter=adapter, cases=cases,
                            categories=tuple(categories.split(",")) if categories else None, split=split, limit=limit,
                            max_new_tokens=max_new_tokens, batch_size=batch_size, concurrency=concurrency,
                            precision=precision, judge=judge, judge_model_name=judge_model_name, abstain=abstain,
                            retry_errors=retry_errors)
-    print_run(run(config))
+    out_dir = run(config)
+    print_run(out_dir)
+    if bounds:
+        from taskalign.gate.cli import report
+
+        result = check([out_dir], bounds, strict=gate_strict)
+        report(result)
+        raise typer.Exit(0 if result.passed else 1)
