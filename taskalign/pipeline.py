@@ -192,11 +192,11 @@ SHARED = ("errors.py", "files.py", "typecheck.py", "domain", "models")
 # The taskalign code and data each stage runs (its imports, followed through): part of the stage's fingerprint.
 TAXONOMY = ("taxonomy.py", "taxonomy.yaml")
 STAGE_CODE = {
-    "redteam": SHARED + TAXONOMY + ("redteam", "judge", "suite", "report"),
+    "redteam": SHARED + TAXONOMY + ("redteam", "judge", "suite", "report", "gate"),
     "train": SHARED + ("train",),
-    "prefs": SHARED + TAXONOMY + ("prefs", "judge", "suite", "train", "redteam", "report"),
+    "prefs": SHARED + TAXONOMY + ("prefs", "judge", "suite", "train", "redteam", "report", "gate"),
     "compare": ("errors.py", "files.py") + TAXONOMY + ("report", "domain", "suite"),
-    "attack": SHARED + TAXONOMY + ("attack", "redteam", "judge", "suite", "report", "prefs", "train"),
+    "attack": SHARED + TAXONOMY + ("attack", "redteam", "judge", "suite", "report", "prefs", "train", "gate"),
 }
 
 
