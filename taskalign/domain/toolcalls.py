@@ -122,9 +122,10 @@ def _python_tag_segments(text: str, i: int, out: list) -> int:
             out.append((text[begin:stop], True, block_start, stop))
             return _end_token(text, stop)
         after = _SPACE.match(text, end).end()
-        if text.startswith(";", after) and text.startswith("{", _SPACE.match(text, after + 1).end()):
-            out.append((text[begin:end], True, block_start, after + 1))
-            begin = block_start = _SPACE.match(text, after + 1).end()
+        following = _SPACE.match(text, after + 1).end()
+        if text.startswith(";", after) and text.startswith("{", following):
+            out.append((text[begin:end], True, block_start, following))
+            begin = block_start = following
             continue
         stop = _end_token(text, after)
         out.append((text[begin:end], True, block_start, stop if stop > after else end))

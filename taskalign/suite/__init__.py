@@ -69,9 +69,25 @@ def _read(path: str | Path | None) -> tuple[list[dict], list[str]]:
     return cases, problems
 
 
-def validate_cases(path: str | Path | None) -> list[str]:
-    """Every problem in a case file, each as "FILE line N: ..." (an empty list when the file is valid)."""
-    return _read(path)[1]
+def validate_cases(path: str | Path | None, domain=None) -> list[str]:
+    """Every problem in a case file, each as "FILE line N: ..." (an empty list when the file is valid); with a domain,
+    also every reference_call that is no valid call of the domain's tools."""
+    cases, problems = _read(path)
+    if domain is not None:
+        from taskalign.domain.toolcalls import schemas_by_name, validate_call
+        from taskalign.files import iter_lines
+
+        schemas, where = schemas_by_name(load_domain(domain).tools), {}
+        for number, row, error in iter_lines(Path(path)):
+            if error is None and isinstance(row.get("id"), str):
+                where.setdefault(row["id"], number)
+        for case in cases:
+            call = case.get("reference_call")
+            valid, why = validate_call(call["name"], call.get("arguments", {}), schemas) if call else (True, None)
+            if not valid:
+                problems.append(f"{path} line {where[case['id']]}: reference_call: {why} of domain "
+                                f"{load_domain(domain).name}")
+    return problems
 
 
 def load_cases(path: str | Path | None = None) -> list[dict]:
