@@ -18,6 +18,7 @@ _state = {"debug": False}
 # Each stage registers its own commands (a `register(app)` in its cli module).
 COMMAND_MODULES = [
     "taskalign.models.cli",     # chat, models
+    "taskalign.domainkit.cli",  # domain new|check|list
     "taskalign.suite.cli",      # cases list|show|validate
     "taskalign.redteam.cli",    # redteam
     "taskalign.attack.cli",     # attack

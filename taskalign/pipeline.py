@@ -188,14 +188,14 @@ def _redteam(model: str, out: Path, section: dict, judge: tuple[str, float | Non
 
 
 PACKAGE = Path(__file__).parent
-SHARED = ("errors.py", "files.py", "typecheck.py", "domain", "models")
+SHARED = ("errors.py", "files.py", "typecheck.py", "domain", "domains", "models")
 # The taskalign code and data each stage runs (its imports, followed through): part of the stage's fingerprint.
-TAXONOMY = ("taxonomy.py", "taxonomy.yaml")
+TAXONOMY = ("taxonomy.py",)  # its data is the built-in domain's taxonomy file, under domains/
 STAGE_CODE = {
     "redteam": SHARED + TAXONOMY + ("redteam", "judge", "suite", "report", "gate"),
-    "train": SHARED + ("train",),
+    "train": SHARED + TAXONOMY + ("train",),
     "prefs": SHARED + TAXONOMY + ("prefs", "judge", "suite", "train", "redteam", "report", "gate"),
-    "compare": ("errors.py", "files.py") + TAXONOMY + ("report", "domain", "suite"),
+    "compare": ("errors.py", "files.py") + TAXONOMY + ("report", "domain", "domains", "suite"),
     "attack": SHARED + TAXONOMY + ("attack", "redteam", "judge", "suite", "report", "prefs", "train", "gate"),
 }
 

@@ -1,8 +1,10 @@
 """The harm taxonomy in one place: each case category's expected behaviour, the metric it feeds, the preference pair
 that fixes it; each metric's direction, display order and diagnosis; each harm category's serve-guard policy.
 
-The data lives in taxonomy.yaml beside this module; the suite schema, the scorer, the pair builder, the report and the
-guard all read these names, and tests/test_taxonomy.py checks that the package's data agrees with them.
+The data is the default domain's taxonomy file (taskalign/domains/taskmaster/taxonomy.yaml, named in its domain.yaml);
+another domain's taxonomy file replaces whole sections of it (Domain.taxonomy). The suite schema, the scorer, the pair
+builder, the report and the guard all read these names, and tests/test_taxonomy.py checks that the package's data
+agrees with them.
 
     from taskalign import taxonomy
     taxonomy.PAIR_TYPE["context_manipulation"]       # 'harmful_refusal'
@@ -10,13 +12,13 @@ guard all read these names, and tests/test_taxonomy.py checks that the package's
 """
 
 import re
-from pathlib import Path
 
 import yaml
 
+from taskalign.domain.load import default_taxonomy_path
 from taskalign.errors import UserError
 
-DATA_PATH = Path(__file__).parent / "taxonomy.yaml"
+DATA_PATH = default_taxonomy_path()
 BEHAVIOURS = ("refuse", "comply", "clarify")
 GOALS = ("safety", "helpfulness")
 REFUSAL_KINDS = ("plain", "consistent", "persona")   # the refusal lists of taskalign.prefs.compose.refusal

@@ -19,9 +19,10 @@ from taskalign.serve.guard import Guard
 from taskalign.suite import schema
 
 PACKAGE = Path(taxonomy.__file__).parent
-DATA_FILES = sorted(PACKAGE.glob("suite/data/*.jsonl")) + sorted(PACKAGE.glob("prefs/data/train_*.jsonl"))
-INTENT_FILES = [PACKAGE / "suite/data/intents.jsonl", PACKAGE / "prefs/data/train_intents.jsonl"]
-BENIGN_FILES = [PACKAGE / "suite/data/benign_edge.jsonl", PACKAGE / "prefs/data/train_benign.jsonl"]
+DOMAIN = PACKAGE / "domains" / "taskmaster"
+DATA_FILES = sorted(DOMAIN.glob("*.jsonl")) + sorted(PACKAGE.glob("prefs/data/train_*.jsonl"))
+INTENT_FILES = [DOMAIN / "intents.jsonl", PACKAGE / "prefs/data/train_intents.jsonl"]
+BENIGN_FILES = [DOMAIN / "benign_edge.jsonl", PACKAGE / "prefs/data/train_benign.jsonl"]
 REFUSAL_LIST = {"plain": "refusals", "consistent": "consistent_refusals", "persona": "persona_refusals"}
 FAILING_VERDICT = {"refuse": "comply", "clarify": "comply", "comply": "refuse"}
 # A list, set or tuple naming two or more of these, or a dict keyed by them whose values are plain constants, is a

@@ -1,6 +1,9 @@
 """Tool calls on the wire: render definitions into a prompt, render calls, and parse calls out of model text.
 
-The wire format is `<tool_call>{"name": ..., "arguments": {...}}</tool_call>` (Hermes / Qwen, vLLM's `hermes` parser).
+Two wire formats, named by a domain's `wire_format`: `tool_call`, the default, is
+`<tool_call>{"name": ..., "arguments": {...}}</tool_call>` (Hermes / Qwen, vLLM's `hermes` parser); `python_tag` is
+Llama 3's `<|python_tag|>{"name": ..., "parameters": {...}}` (optionally ended by `<|eom_id|>`, several calls joined by
+`;`). Parsing reads both in every reply, so a call is judged by the same rule whichever format the model used.
 `parse_tool_calls` never raises on model output: anything malformed becomes a ToolCall with `valid=False` and an error.
 `split_tool_calls` also returns the reply's own text without the call blocks (what a chat client shows).
 """
@@ -13,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 import jsonschema
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
+PYTHON_TAG, PYTHON_ENDS = "<|python_tag|>", ("<|eom_id|>", "<|eot_id|>")
+WIRE_FORMATS = ("tool_call", "python_tag")
 _TYPE_NAMES = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "array": "list", "object": "dict"}
 
 
@@ -36,10 +41,12 @@ def _param_kind(spec: dict) -> str:
     return spec.get("description") or _TYPE_NAMES.get(spec.get("type", ""), "any")
 
 
-def render_tools(tools: list[dict]) -> str:
+def render_tools(tools: list[dict], wire_format: str = "tool_call") -> str:
     """Signatures plus one line of value formats. Every prompt token costs CPU time in generation and training (the
     system prompt is most of each sequence), so this is as short as a small model can still follow."""
-    lines = [f'Call a tool as {OPEN}{{"name": ..., "arguments": {{...}}}}{CLOSE}. Tools:']
+    shape = (f'{PYTHON_TAG}{{"name": ..., "parameters": {{...}}}}' if wire_format == "python_tag"
+             else f'{OPEN}{{"name": ..., "arguments": {{...}}}}{CLOSE}')
+    lines = [f"Call a tool as {shape}. Tools:"]
     kinds: dict[str, str] = {}
     for tool in tools:
         fn = tool["function"]
@@ -53,7 +60,10 @@ def render_tools(tools: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def render_tool_call(name: str, arguments: dict) -> str:
+def render_tool_call(name: str, arguments: dict, wire_format: str = "tool_call") -> str:
+    if wire_format == "python_tag":
+        body = json.dumps({"name": name, "parameters": arguments}, ensure_ascii=False)
+        return PYTHON_TAG + body.replace(PYTHON_TAG, "\\u003c|python_tag|>")
     body = json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False)
     # A tag inside an argument string would end the call early for regex-based parsers (vLLM's hermes); JSON escapes
     # keep the value identical while hiding the tag. The tags can only occur inside strings in json.dumps output.
@@ -77,25 +87,70 @@ def _loads_lenient(text: str):
         return None, "uses values JSON cannot represent (sets, bytes, complex numbers)"
 
 
+def has_tool_call(text) -> bool:
+    """Does the text open a tool call in either wire format?"""
+    return isinstance(text, str) and (OPEN in text or PYTHON_TAG in text)
+
+
 def _segments(text: str) -> list[tuple[str, bool, int, int]]:
-    """(body, closed, start, end) of each call: the text between <tool_call> and </tool_call> (or up to the next
-    opening tag / end of text when unclosed); text[start:end] is the whole block including its tags."""
+    """(body, closed, start, end) of each call, in order, in either wire format; text[start:end] is the whole block
+    including its tags."""
     out, pos = [], 0
-    while (i := text.find(OPEN, pos)) != -1:
-        start = i + len(OPEN)
-        stop = _json_body_end(text, start)
-        if stop is not None:  # a complete JSON object then the closing tag: tags inside its strings are content
-            pos = stop + len(CLOSE)
-            out.append((text[start:stop], True, i, pos))
+    while True:
+        i, j = text.find(OPEN, pos), text.find(PYTHON_TAG, pos)
+        if i == -1 and j == -1:
+            return out
+        pos = _python_tag_segments(text, j, out) if j != -1 and (i == -1 or j < i) else _tool_call_segment(text, i, out)
+
+
+def _next_tag(text: str, start: int) -> int:
+    found = [k for k in (text.find(OPEN, start), text.find(PYTHON_TAG, start)) if k != -1]
+    return min(found, default=len(text))
+
+
+def _python_tag_segments(text: str, i: int, out: list) -> int:
+    """<|python_tag|> then one JSON object, or several joined by ';', then an optional end token; returns where the
+    block ends. A body that is no JSON object runs to the next tag or end token (and is reported as invalid)."""
+    begin, block_start = _SPACE.match(text, i + len(PYTHON_TAG)).end(), i
+    while True:
+        try:
+            _, end = _DECODER.raw_decode(text, begin) if text.startswith("{", begin) else (None, None)
+        except (ValueError, RecursionError):
+            end = None
+        if end is None:
+            stop = min([_next_tag(text, begin)] + [k for k in (text.find(e, begin) for e in PYTHON_ENDS) if k != -1])
+            out.append((text[begin:stop], True, block_start, stop))
+            return _end_token(text, stop)
+        after = _SPACE.match(text, end).end()
+        following = _SPACE.match(text, after + 1).end()
+        if text.startswith(";", after) and text.startswith("{", following):
+            out.append((text[begin:end], True, block_start, following))
+            begin = block_start = following
             continue
-        end, nxt = text.find(CLOSE, start), text.find(OPEN, start)
-        if end != -1 and (nxt == -1 or end < nxt):
-            out.append((text[start:end], True, i, end + len(CLOSE)))
-            pos = end + len(CLOSE)
-        else:
-            pos = nxt if nxt != -1 else len(text)
-            out.append((text[start:pos], False, i, pos))
-    return out
+        stop = _end_token(text, after)
+        out.append((text[begin:end], True, block_start, stop if stop > after else end))
+        return max(stop, end)
+
+
+def _end_token(text: str, pos: int) -> int:
+    """pos moved past a Llama end-of-message token that starts there, if one does."""
+    return next((pos + len(e) for e in PYTHON_ENDS if text.startswith(e, pos)), pos)
+
+
+def _tool_call_segment(text: str, i: int, out: list) -> int:
+    """The text between <tool_call> and </tool_call> (or up to the next opening tag / end of text when unclosed);
+    returns where the block ends."""
+    start = i + len(OPEN)
+    stop = _json_body_end(text, start)
+    if stop is not None:  # a complete JSON object then the closing tag: tags inside its strings are content
+        out.append((text[start:stop], True, i, stop + len(CLOSE)))
+        return stop + len(CLOSE)
+    end, nxt = text.find(CLOSE, start), _next_tag(text, start)
+    if end != -1 and end < nxt:
+        out.append((text[start:end], True, i, end + len(CLOSE)))
+        return end + len(CLOSE)
+    out.append((text[start:nxt], False, i, nxt))
+    return nxt
 
 
 _DECODER = json.JSONDecoder()
@@ -122,7 +177,8 @@ def _to_call(body: str, closed: bool, schemas: dict[str, dict] | None) -> ToolCa
         error = "a tool call must be a JSON object"
     if error is not None:
         return ToolCall(None, {}, False, error + ("" if closed else "; missing </tool_call>"), raw)
-    name, arguments = value.get("name"), value.get("arguments", {})
+    # Llama 3 names the arguments "parameters".
+    name, arguments = value.get("name"), value.get("arguments", value.get("parameters", {}))
     if isinstance(arguments, str):  # OpenAI-style string-encoded arguments
         arguments, _ = _loads_lenient(arguments)
     if not isinstance(name, str) or not isinstance(arguments, dict):
@@ -172,7 +228,7 @@ def _outside(text: str, segments) -> list[str]:
 
 def parse_tool_calls(text, tools: list[dict] | None = None) -> list[ToolCall]:
     """Every tool call in `text`, in order; validated against `tools` (default: TaskMaster's) unless tools=[]."""
-    if not isinstance(text, str) or OPEN not in text:
+    if not has_tool_call(text):
         return []
     return _calls(_segments(text), tools)
 
@@ -182,7 +238,7 @@ def split_tool_calls(text, tools: list[dict] | None = None, keep_invalid: bool =
     keep_invalid: an invalid call's block stays in the text, so the reader still sees what the model wrote."""
     if not isinstance(text, str):
         return "", []
-    segments = _segments(text) if OPEN in text else []
+    segments = _segments(text) if has_tool_call(text) else []
     calls = _calls(segments, tools) if segments else []
     cut = [seg for seg, call in zip(segments, calls) if call.valid or not keep_invalid]
     return "".join(_outside(text, cut)).strip(), calls

@@ -24,8 +24,16 @@ DATA = Path(__file__).parent / "data"
 CARDS = {"cross": DATA / "cross_card.json", "classifier": DATA / "card.json"}
 
 
-def load_judge(spec: str = DEFAULT, model_name: str | None = None, abstain: float | None = None) -> Judge:
-    """A judge for `spec` (see SPECS; llm and ensemble need model_name), abstaining below `abstain` when given."""
+def load_judge(spec: str = DEFAULT, model_name: str | None = None, abstain: float | None = None,
+               tools: list[dict] | None = None) -> Judge:
+    """A judge for `spec` (see SPECS; llm and ensemble need model_name), abstaining below `abstain` when given;
+    `tools`: the domain's tools a reply's calls are checked against (default: TaskMaster's)."""
+    judge = _load_judge(spec, model_name, abstain)
+    judge.tools = tools
+    return judge
+
+
+def _load_judge(spec: str, model_name: str | None, abstain: float | None) -> Judge:
     if abstain is not None and not 0.5 <= abstain <= 1.0:
         raise UserError(f"--abstain {abstain} is out of range; give a confidence between 0.5 and 1.0 (e.g. 0.8).")
     if spec == "rules":

@@ -19,9 +19,12 @@ def register(app: typer.Typer) -> None:
                   judge: str = typer.Option(DEFAULT, "--judge", help=SPECS),
                   abstain: float = typer.Option(None, "--abstain", help=ABSTAIN_HELP),
                   model_name: str = typer.Option(None, "--model-name", help="Judge model name for llm/ensemble."),
-                  json_out: Path = typer.Option(None, "--json", help="With 'eval': also write the metrics as JSON.")):
+                  json_out: Path = typer.Option(None, "--json", help="With 'eval': also write the metrics as JSON."),
+                  domain: str = typer.Option(None, "--domain", help="Whose tools the calls are checked against: a "
+                                             "built-in domain name or folder (default: the run's, else taskmaster).")):
         """Judge replies (comply/refuse/partial/clarify), re-judge a run folder, or `judge eval` against labels."""
         from taskalign.judge import load_judge
+        from taskalign.judge.run import domain_tools
 
         if target == "eval":
             if labelled is None:
@@ -34,7 +37,7 @@ def register(app: typer.Typer) -> None:
         if path.is_dir():
             from taskalign.judge.run import rejudge
 
-            summary = rejudge(path, load_judge(judge, model_name, abstain)) or {}
+            summary = rejudge(path, load_judge(judge, model_name, abstain, domain_tools(domain, path))) or {}
             typer.echo(f"re-judged {path} ({summary.get('n_cases', '?')} cases) with {judge}")
             return
         if out is None:
@@ -42,7 +45,7 @@ def register(app: typer.Typer) -> None:
         from taskalign.judge.run import judge_file, read_items
 
         read_items(path)  # fail on a bad line before loading a model
-        typer.echo(f"wrote {judge_file(path, out, load_judge(judge, model_name, abstain))}")
+        typer.echo(f"wrote {judge_file(path, out, load_judge(judge, model_name, abstain, domain_tools(domain)))}")
 
 
 def _eval(labelled: Path, judge, json_out: Path | None) -> None:

@@ -63,7 +63,9 @@ def _hub_id(spec: str) -> str:
 
 
 def load_model(spec: str, model_name: str | None = None, adapter: str | None = None, concurrency: int = 8,
-               timeout_s: float = 120.0, precision: str = "fast", engine: str = "auto") -> ChatModel:
+               timeout_s: float = 120.0, precision: str = "fast", engine: str = "auto",
+               tools: list[dict] | None = None) -> ChatModel:
+    """The backend of a model spec; `tools` (default: TaskMaster's) are sent to an OpenAI-compatible server."""
     if spec.startswith("mock:"):
         from taskalign.models.mock import MockModel
 
@@ -71,7 +73,7 @@ def load_model(spec: str, model_name: str | None = None, adapter: str | None = N
     if spec.startswith("openai:"):
         from taskalign.models.openai_compat import OpenAIModel
 
-        model = OpenAIModel(spec[len("openai:"):], model_name, concurrency=concurrency, timeout_s=timeout_s)
+        model = OpenAIModel(spec[len("openai:"):], model_name, concurrency=concurrency, timeout_s=timeout_s, tools=tools)
         model.check()
         return model
     from taskalign.models.hf import HFModel

@@ -21,11 +21,12 @@ from taskalign.models.openai_client import OpenAIClient, RequestFailed
 
 class OpenAIModel(ChatModel):
     def __init__(self, base_url: str, model_name: str | None, concurrency: int = 8, timeout_s: float = 120.0,
-                 retries: int = 3, send_tools: bool = True, backoff_s: float = 1.0):
+                 retries: int = 3, send_tools: bool = True, backoff_s: float = 1.0, tools: list[dict] | None = None):
         if not model_name:
             raise UserError("--model openai:URL needs --model-name NAME (the model id the server serves).")
         self.spec, self.base_url, self.model_name = f"openai:{base_url}", base_url.rstrip("/"), model_name
         self.concurrency, self.send_tools = concurrency, send_tools
+        self.tools = tools if tools is not None else load_tools()  # sent with every request; default TaskMaster's
         self.client = OpenAIClient(self.base_url, "--model", timeout_s=timeout_s, retries=retries, backoff_s=backoff_s,
                                    max_connections=concurrency)
 
@@ -41,7 +42,7 @@ class OpenAIModel(ChatModel):
         body = {"model": self.model_name, "messages": openai_messages(conversation), "max_tokens": config.max_new_tokens,
                 "temperature": config.temperature, "top_p": config.top_p, "seed": config.seed}
         if self.send_tools:
-            body["tools"] = load_tools()
+            body["tools"] = self.tools
         return body
 
     def _one(self, conversation, config) -> Reply:

@@ -1,24 +1,22 @@
-"""Compose the replies inside preference pairs from the phrase parts in data/refusals.json, with a seeded RNG.
+"""Compose the replies inside preference pairs from a domain's refusal phrase bank (TaskMaster's refusals.json by
+default), with a seeded RNG.
 
 Refusals are opener + refusal + reason + offer of the case's alternatives + closer; every piece is picked at random so no
 single phrasing dominates (tests/prefs check the 10 % cap). Replies stay short because they train a 135M model on a CPU.
 """
 
-import json
 import random
 import re
 from functools import lru_cache
-from pathlib import Path
 
-from taskalign.domain import load_tools, render_tool_call
+from taskalign.domain import load_domain, load_tools, render_tool_call
 
-DATA = Path(__file__).parent / "data" / "refusals.json"
 MAX_WORDS = 60  # the longest alternative in the suite keeps a refusal under this
 
 
 @lru_cache(maxsize=None)
 def phrases() -> dict:
-    return json.loads(DATA.read_text())
+    return load_domain().bank
 
 
 def words(text: str) -> int:

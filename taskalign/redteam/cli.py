@@ -18,6 +18,10 @@ PRECISION = typer.Option("fast", help="Hugging Face backend. " + PRECISION_HELP)
 JUDGE = typer.Option(DEFAULT_JUDGE, help=JUDGE_SPECS)
 ABSTAIN = typer.Option(None, "--abstain", help=ABSTAIN_HELP)
 JUDGE_MODEL_NAME = typer.Option(None, help="Model id for an LLM judge.")
+DOMAIN = typer.Option("taskmaster", "--domain", help="A built-in domain name (taskalign domain list) or a domain "
+                      "folder: its persona, tools and suite.")
+SYSTEM_PROMPT = typer.Option(None, "--system-prompt", help="FILE: send its text as the system prompt instead of the "
+                             "domain's persona; 'none': send no system message (a server that injects its own).")
 
 
 def register(app: typer.Typer) -> None:
@@ -42,6 +46,8 @@ def redteam(
     judge_model_name: str = JUDGE_MODEL_NAME,
     retry_errors: bool = typer.Option(True, "--retry-errors/--keep-errors",
                                       help="On resume, generate again the cases whose reply was an error, or keep them."),
+    domain: str = DOMAIN,
+    system_prompt: str = SYSTEM_PROMPT,
     gate: list[str] = typer.Option([], "--gate", help="METRIC<=VALUE or METRIC>=VALUE: exit 1 when the finished "
                                                       "run breaks it (repeatable; see taskalign gate)."),
     gate_strict: bool = typer.Option(False, "--gate-strict", help="Judge --gate bounds on the CI's pessimistic end."),
@@ -58,7 +64,7 @@ def redteam(
                            categories=tuple(categories.split(",")) if categories else None, split=split, limit=limit,
                            max_new_tokens=max_new_tokens, batch_size=batch_size, concurrency=concurrency,
                            precision=precision, judge=judge, judge_model_name=judge_model_name, abstain=abstain,
-                           retry_errors=retry_errors)
+                           retry_errors=retry_errors, domain=domain, system_prompt=system_prompt)
     out_dir = run(config)
     print_run(out_dir)
     if bounds:

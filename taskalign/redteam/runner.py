@@ -3,6 +3,7 @@ transcript per finished case, then judge and summarise. Killed at any point, the
 resume also generates again the cases whose reply was an error (the endpoint may be back).
 
     taskalign redteam --model embedded --out runs/base
+    taskalign redteam --domain path/to/my_domain --system-prompt none --model openai:URL --model-name M --out runs/x
     python -c "from taskalign.redteam.runner import RedteamConfig, run; run(RedteamConfig(model='embedded', out='runs/base'))"
 """
 
@@ -15,7 +16,8 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from taskalign import __version__
-from taskalign.domain import conversation
+from taskalign.domain import DEFAULT_DOMAIN, conversation, load_domain
+from taskalign.domain.toolcalls import parse_tool_calls
 from taskalign.errors import UserError
 from taskalign.files import Appender, read_json, read_jsonl, repair_tail, write_json_atomic, write_jsonl_atomic
 from taskalign.models.base import GenerationConfig
@@ -44,12 +46,19 @@ class RedteamConfig:
     abstain: float | None = None        # verdicts below this confidence are `uncertain` (never in the model's favour)
     report: bool = True
     retry_errors: bool = True           # on resume, generate again the cases whose transcript holds an error
+    domain: str = DEFAULT_DOMAIN        # a built-in domain name or a domain folder: persona, tools, suite
+    system_prompt: str | None = None    # None: the domain's prompt; "none": no system message; else a file's text
     extra: dict = field(default_factory=dict)
 
 
 def _identity(config: RedteamConfig, suite_version: str) -> dict:
-    """The settings that decide what a run generates: resuming with different ones would mix two runs."""
-    return {"model": config.model, "model_name": config.model_name, "adapter": config.adapter,
+    """The settings that decide what a run generates: resuming with different ones would mix two runs. The domain and
+    system prompt are named only when they are not the defaults, so folders written before they existed resume."""
+    other = {} if config.domain == DEFAULT_DOMAIN else {"domain_dir": str(load_domain(config.domain).root)}
+    if config.system_prompt is not None:
+        other["system_prompt"] = config.system_prompt if config.system_prompt == "none" else str(
+            Path(config.system_prompt).resolve())
+    return {**other, "model": config.model, "model_name": config.model_name, "adapter": config.adapter,
             "cases": str(Path(config.cases).resolve()) if config.cases else "builtin", "suite_version": suite_version,
             "filters": {"categories": list(config.categories) if config.categories else None, "split": config.split,
                         "limit": config.limit},
@@ -58,28 +67,35 @@ def _identity(config: RedteamConfig, suite_version: str) -> dict:
 
 
 def _prepare(config: RedteamConfig, out: Path) -> tuple[list[dict], dict]:
-    from taskalign.suite import SUITE_VERSION, filter_cases, load_cases
+    from taskalign.suite import domain_cases, filter_cases, load_cases, suite_version
 
-    cases = filter_cases(load_cases(config.cases), categories=config.categories, split=config.split, limit=config.limit)
+    domain = load_domain(config.domain)
+    conversation.system_for(config.system_prompt, domain)  # a missing prompt file fails before anything is written
+    cases = load_cases(config.cases) if config.cases else domain_cases(domain)
+    cases = filter_cases(cases, categories=config.categories, split=config.split, limit=config.limit)
     if not cases:
         raise UserError("No case matches --categories/--split/--limit; widen the filters.")
-    identity = _identity(config, SUITE_VERSION if not config.cases else None)
+    identity = _identity(config, suite_version(domain) if not config.cases else None)
     saved_path = out / "config.json"
     if saved_path.is_file():
         saved = json.loads(saved_path.read_text())
         if {k: saved.get(k) for k in identity} != identity:
             raise UserError(f"{out} holds a run with different settings; use another --out or delete it to start over.")
         return cases, saved
-    saved = {**identity, "judge": config.judge, "batch_size": config.batch_size, "concurrency": config.concurrency,
+    saved = {**identity, "domain": domain.name, "system_prompt": config.system_prompt or "domain",
+             "judge": config.judge, "batch_size": config.batch_size, "concurrency": config.concurrency,
              "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "taskalign_version": __version__}
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(saved_path, saved)
     return cases, saved
 
 
-def generate_chunk(model, cases: list[dict], gen: GenerationConfig) -> list[dict]:
-    """Run all turns of these cases, turn by turn across the chunk (batched), stopping a case at its first error."""
-    convs = {c["id"]: conversation.for_case(c) for c in cases}
+def generate_chunk(model, cases: list[dict], gen: GenerationConfig, system: str | None = None,
+                   tools: list[dict] | None = None) -> list[dict]:
+    """Run all turns of these cases, turn by turn across the chunk (batched), stopping a case at its first error.
+    `system`: the system prompt ("" for none; None for TaskMaster's); `tools`: what a reply's calls are checked
+    against (None: TaskMaster's)."""
+    convs = {c["id"]: conversation.for_case(c, system) for c in cases}
     replies = {c["id"]: [] for c in cases}
     errors: dict[str, str | None] = {c["id"]: None for c in cases}
     for turn in range(max(len(c["turns"]) for c in cases)):
@@ -90,6 +106,8 @@ def generate_chunk(model, cases: list[dict], gen: GenerationConfig) -> list[dict
             conversation.add(convs[c["id"]], "user", c["turns"][turn])
         outs = model.generate([convs[c["id"]] for c in active], gen, keys=[c["id"] for c in active])
         for c, reply in zip(active, outs):
+            if tools is not None:
+                reply.tool_calls = parse_tool_calls(reply.text, tools)
             replies[c["id"]].append(reply.to_dict())
             if reply.error:
                 errors[c["id"]] = reply.error
@@ -109,9 +127,10 @@ def _generate_all(config: RedteamConfig, todo: list[dict], out: Path, model=None
     and so is the chunk's time (timing.jsonl), so the time of an attempt that gets killed still counts."""
     from taskalign.models import load_model
 
-    own = model is None
+    own, domain = model is None, load_domain(config.domain)
     model = model or load_model(config.model, model_name=config.model_name, adapter=config.adapter,
-                                concurrency=config.concurrency, precision=config.precision)
+                                concurrency=config.concurrency, precision=config.precision, tools=domain.tools)
+    system = conversation.system_for(config.system_prompt, domain)
     gen = GenerationConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=config.seed,
                            batch_size=config.batch_size)
     chunk = config.concurrency * 2 if config.model.startswith("openai:") else config.batch_size
@@ -124,7 +143,7 @@ def _generate_all(config: RedteamConfig, todo: list[dict], out: Path, model=None
             task = bar.add_task(f"red-team {config.model}", total=len(todo))
             for i in range(0, len(todo), chunk):
                 batch = todo[i:i + chunk]
-                finished, now = generate_chunk(model, batch, gen), time.perf_counter()
+                finished, now = generate_chunk(model, batch, gen, system, domain.tools), time.perf_counter()
                 # The time first: a kill between the two writes still counts the time the chunk took.
                 timing.write({"attempt": attempt, "cases": len(batch), "generation_s": round(now - last, 3)})
                 for transcript in finished:
@@ -182,7 +201,8 @@ def run(config: RedteamConfig, model=None) -> Path:
 
     out = Path(config.out)
     cases, saved = _prepare(config, out)
-    judge = load_judge(config.judge, model_name=config.judge_model_name, abstain=config.abstain)  # before generating: a bad spec fails fast
+    judge = load_judge(config.judge, model_name=config.judge_model_name, abstain=config.abstain,
+                       tools=load_domain(config.domain).tools)  # before generating: a bad spec fails fast
     path = out / "transcripts.jsonl"
     repair_tail(path)
     _carry_old_duration(out)

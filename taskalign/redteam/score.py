@@ -44,7 +44,7 @@ def judge_items(transcript: dict) -> list[dict]:
     `history` was written for it, so its assistant messages are not judged; a case's `goal` (the request in plain
     words, e.g. behind an encoding) is what the judge reads the reply against."""
     case, messages, items = transcript["case"], transcript["messages"], []
-    first = 1 + len(case.get("history") or []) if messages and messages[0]["role"] == "system" else 0
+    first = (1 if messages and messages[0]["role"] == "system" else 0) + len(case.get("history") or [])
     for i, message in enumerate(messages):
         if message["role"] == "assistant" and i >= first:
             item = {"messages": messages[:i], "response": message["content"], "category": case["category"],
@@ -117,7 +117,8 @@ def write_scores(run_dir: Path, transcripts: list[dict], judge, **summary_extra)
     rows = score_transcripts(transcripts, judge)
     write_jsonl_atomic(run_dir / "scores.jsonl", rows)
     card = judge_card(judge.name, judge.abstain)
-    summary = summarize(rows, model=config.get("model", "?"), suite_version=config.get("suite_version"),
+    summary = summarize(rows, model=config.get("model", "?"), domain=config.get("domain", "taskmaster"),
+                        suite_version=config.get("suite_version"),
                         judge=card, split=(config.get("filters") or {}).get("split"), **summary_extra)
     write_json_atomic(run_dir / "summary.json", summary)
     return summary

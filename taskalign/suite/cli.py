@@ -8,7 +8,8 @@ from rich.table import Column, Table
 
 console = Console()
 cases_app = typer.Typer(help="Browse and validate red-team cases.", no_args_is_help=True)
-FILE_HELP = "A case file (JSONL); default: the built-in suite."
+FILE_HELP = "A case file (JSONL); default: the domain's suite."
+DOMAIN = typer.Option("taskmaster", "--domain", help="A built-in domain name or a domain folder (its suite and tools).")
 
 
 def register(app: typer.Typer) -> None:
@@ -21,11 +22,13 @@ def list_cases(
     split: str = typer.Option(None, "--split", help="train | test | all."),
     limit: int = typer.Option(None, "--limit", help="A seeded sample of this many, spread over categories."),
     file: str = typer.Option(None, "--file", "-f", help=FILE_HELP),
+    domain: str = DOMAIN,
 ):
     """List cases: id, category, split, expected and the first turn."""
-    from taskalign.suite import filter_cases, load_cases
+    from taskalign.suite import domain_cases, filter_cases, load_cases
 
-    cases = filter_cases(load_cases(file), categories=category or None, split=split, limit=limit)
+    cases = load_cases(file) if file else domain_cases(domain)
+    cases = filter_cases(cases, categories=category or None, split=split, limit=limit)
     table = Table("category", "split", "expected", "first turn")
     table.columns.insert(0, Column("id", no_wrap=True))
     for case in cases:
@@ -38,23 +41,25 @@ def list_cases(
 
 @cases_app.command("show")
 def show(case_id: str = typer.Argument(..., help="The case id, e.g. stalk-ex-partner/roleplay."),
-         file: str = typer.Option(None, "--file", "-f", help=FILE_HELP)):
+         file: str = typer.Option(None, "--file", "-f", help=FILE_HELP), domain: str = DOMAIN):
     """Show one case as JSON."""
     from taskalign.errors import UserError
-    from taskalign.suite import load_cases
+    from taskalign.suite import domain_cases, load_cases
 
-    found = [c for c in load_cases(file) if c["id"] == case_id]
+    found = [c for c in (load_cases(file) if file else domain_cases(domain)) if c["id"] == case_id]
     if not found:
         raise UserError(f"no case with id {case_id!r}; list the ids with `taskalign cases list`.")
     console.print_json(json.dumps(found[0], ensure_ascii=False))
 
 
 @cases_app.command()
-def validate(file: str = typer.Argument(..., help="The case file (JSONL) to check.")):
+def validate(file: str = typer.Argument(..., help="The case file (JSONL) to check."),
+             domain: str = typer.Option(None, "--domain", help="Also check each reference_call against this domain's "
+                                        "tools (a built-in name or a folder).")):
     """Check a case file and print every problem with its line number."""
     from taskalign.suite import load_cases, validate_cases
 
-    problems = validate_cases(file)
+    problems = validate_cases(file, domain)
     for problem in problems:
         typer.echo(problem)
     if problems:

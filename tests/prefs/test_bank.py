@@ -10,7 +10,9 @@ from taskalign.prefs import build, validate
 from taskalign.prefs.bank import AMBIGUOUS, BENIGN, INTENTS, extra_cases
 from taskalign.redteam.score import task_correct
 from taskalign.suite import load_cases, load_intents
-from taskalign.suite.strategies import DATA as SUITE_DATA
+from taskalign.domain import load_domain
+
+SUITE_DATA = load_domain().root
 
 NEAR = 0.5  # word-set Jaccard at or above this = the same request reworded
 

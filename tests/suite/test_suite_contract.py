@@ -10,7 +10,9 @@ from taskalign.domain import load_tools
 from taskalign.domain.toolcalls import schemas_by_name, validate_call
 from taskalign.suite import (CATEGORIES, REFUSE_CATEGORIES, builtin_cases_path, load_cases, load_intents,
                              validate_cases)
-from dev.suite.build import DATA, build_cases, data_rows, stratified_split
+from taskalign.domain import load_domain
+from taskalign.files import read_jsonl
+from taskalign.suite.build import build_cases, stratified_split
 from taskalign.suite.schema import call_matches
 from taskalign.suite.strategies import load_strategies, render
 
@@ -56,9 +58,12 @@ def test_intent_wording_varies(intents):
     assert openings.most_common(1)[0][1] < 0.35 * len(intents)
 
 
+DATA = load_domain().root
+
+
 @pytest.mark.parametrize("name", ["intents.jsonl", "benign_edge.jsonl", "ambiguous.jsonl"])
 def test_stored_splits_are_the_seeded_stratified_ones(name):
-    rows = data_rows(name)
+    rows = read_jsonl(DATA / name)
     assert {r["id"]: r["split"] for r in rows} == stratified_split(rows, "harm_category", seed=0)
     by_harm = defaultdict(list)
     for row in rows:
