@@ -8,7 +8,8 @@ from huggingface_hub import DatasetCardData, EvalResult, ModelCardData
 
 from taskalign import taxonomy
 
-TAGS = ["taskalign", "dpo", "safety", "tool-calling", "alignment"]
+TAGS = ["taskalign", "safety", "tool-calling", "alignment"]  # plus the preference method(s): dpo, kto, orpo
+PREFERENCE_KINDS = ("dpo", "kto", "orpo")
 DATASET_TAGS = ["taskalign", "dpo", "preference", "safety", "tool-calling"]
 
 
@@ -17,7 +18,7 @@ def model_card(info: dict) -> str:
     dataset_id, settings (a pipeline's config.json or {}), pipeline (bool)."""
     own = info["runs"].get(info["own_run"]) if info["own_run"] else None
     data = ModelCardData(base_model=info["base_model"], license=info["license"], library_name="transformers",
-                         tags=TAGS, datasets=[info["dataset_id"]] if info["dataset_id"] else None,
+                         tags=TAGS + _kinds(info), datasets=[info["dataset_id"]] if info["dataset_id"] else None,
                          pipeline_tag="text-generation", model_name=info["name"],
                          eval_results=_eval_results(own) if own else None)
     sections = [_intro(info), _results(info), _training(info), _prefs(info["prefs"]), _usage(info), _limits(info),
@@ -45,7 +46,8 @@ def _eval_results(summary: dict) -> list[EvalResult]:
 
 def _intro(info: dict) -> str:
     base = info["base_model"] or "a local model (see Training)"
-    kind = "preference-trained with DPO" if any(s.get("kind") == "dpo" for s in info["chain"]) else "exported"
+    trained = any(m.get("kind") in PREFERENCE_KINDS for m in info["chain"])
+    kind = f"preference-trained with {_method(info)}" if trained else "exported"
     return (f"# {info['name']}\n\nTaskMaster, a task-management assistant that acts through tool calls "
             "(`<tool_call>{\"name\": ..., \"arguments\": ...}</tool_call>`), "
             f"{kind} (taskalign) to refuse harmful requests and keep doing ordinary ones. "
@@ -117,9 +119,19 @@ def _training(info: dict) -> str:
     profile = info["settings"].get("profile")
     if profile:
         text += (f"\n\nMade by `taskalign pipeline` with the `{profile}` profile; judge `{info['settings'].get('judge')}`."
-                 " SFT teaches TaskMaster's tool calls (no safety examples); DPO teaches judgement on preference pairs "
-                 "built from the SFT model's own failures on the suite's train split.")
+                 f" SFT teaches TaskMaster's tool calls (no safety examples); {_method(info)} teaches judgement on "
+                 "preference data built from the SFT model's own failures on the suite's train split.")
     return text
+
+
+def _kinds(info: dict) -> list[str]:
+    """The preference methods of the chain, oldest first, as Hub tags: ["dpo"], ["dpo", "kto"], ..."""
+    return list(dict.fromkeys(m["kind"] for m in reversed(info["chain"]) if m.get("kind") in PREFERENCE_KINDS))
+
+
+def _method(info: dict) -> str:
+    """The preference method(s) of the exported model's chain, as a reader names them: DPO, KTO, ORPO."""
+    return " then ".join(k.upper() for k in _kinds(info)) or "preference training"
 
 
 def _model_name(model: dict, info: dict) -> str:
@@ -176,7 +188,7 @@ def _how(info: dict) -> str:
         profile = info["settings"].get("profile")
         steps = f"taskalign pipeline{f' --profile {profile}' if profile else ''} --out PIPELINE"
     else:
-        steps = "\n".join(_command(m) for m in reversed(info["chain"]) if m["kind"] in ("sft", "dpo", "merged"))
+        steps = "\n".join(_command(m) for m in reversed(info["chain"]) if m["kind"] in ("sft", "merged", *PREFERENCE_KINDS))
         steps = steps or "# trained outside taskalign"
     source = "PIPELINE" if info["pipeline"] else "MODEL"
     return (f"## How it was made\n\n```\n{steps}\ntaskalign export {source} --out FOLDER\n```\n\n"
@@ -188,7 +200,7 @@ def _command(model: dict) -> str:
     kind = model["kind"]
     if kind == "merged":
         return "taskalign train merge --model BASE --adapter ADAPTER --out MODEL"
-    data = " --data prefs.jsonl" if kind == "dpo" else ""
+    data = " --data prefs.jsonl" if kind in PREFERENCE_KINDS else ""
     return f"taskalign train {kind} --model BASE{data} --out {model['name']}"
 
 
@@ -205,11 +217,13 @@ def dataset_card(info: dict, files: list[tuple[str, str]]) -> str:
     data = DatasetCardData(license=info["license"], task_categories=["text-generation"], tags=DATASET_TAGS,
                            size_categories=[size_category(total)], language=["en"], pretty_name=f"{info['name']} preference pairs",
                            configs=[{"config_name": c, "data_files": [{"split": "train", "path": p}]} for c, p in files])
-    body = (f"# {info['name']} preference pairs\n\nThe DPO preference pairs the model `{info['name']}` was trained on, "
+    body = (f"# {info['name']} preference pairs\n\nThe preference pairs the model `{info['name']}` was trained on "
+            f"({_method(info)}), "
             "in TRL's conversational format: `prompt` (system prompt and user/assistant turns ending with a user turn), "
             "`chosen` and `rejected` (one assistant message each), and `metadata` (`case_id`, `category`, `intent_id`, "
             "`pair_type`, `source`, `harm_category`, `on_policy`, `chosen_source`). Load with "
-            "`datasets.load_dataset(REPO)`; train with `trl.DPOTrainer` unchanged.\n\n"
+            "`datasets.load_dataset(REPO)`; train with `trl.DPOTrainer` unchanged (KTO reads each pair as a "
+            "desirable and an undesirable reply).\n\n"
             + _prefs(info["prefs"]).replace("## Preference data\n\n", "")
             + "\n\nSafety pairs prefer a graceful refusal (it says why and offers a legitimate task) to carrying out a "
             "harmful request; helpfulness pairs prefer the correct tool call to an over-refusal or a wrong call; "

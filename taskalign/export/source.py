@@ -124,7 +124,8 @@ def _inferred(path: Path) -> dict:
     settings = read_json(path / "config.json", dict) if (path / "config.json").is_file() else {}
     models = {"base": settings.get("model", "embedded")}
     for folder in sorted((path / "models").iterdir(), key=lambda p: (len(p.name), p.name)):
-        stage = "sft" if folder.name == "sft" else folder.name.replace("aligned", "dpo")
+        method = settings.get("method", "dpo")  # the training stage is named after the pipeline's --method
+        stage = "sft" if folder.name == "sft" else folder.name.replace("aligned", method)
         finished = done is None or (done.get(stage) or {}).get("done")
         if (folder / "config.json").is_file() and finished and (folder.name == "sft" or ALIGNED.match(folder.name)):
             models[folder.name] = f"models/{folder.name}"
@@ -176,8 +177,8 @@ def _locate(base, current: Path) -> str | None:
     return base
 
 
-TRAIN_KEYS = ("learning_rate", "epochs", "max_steps", "batch_size", "beta", "lora_r", "lora_alpha", "lora_layers",
-              "full", "sft_weight", "max_length", "precision", "n_generated")
+TRAIN_KEYS = ("learning_rate", "epochs", "max_steps", "batch_size", "beta", "loss_type", "lora_r", "lora_alpha",
+              "lora_layers", "full", "sft_weight", "max_length", "precision", "n_generated")
 
 
 def _settings(path: Path) -> dict:

@@ -113,7 +113,8 @@ def test_card_metadata_has_base_license_and_the_model_index_of_its_own_run(expor
     card = ModelCard.load(out / "README.md")
     assert card.data.base_model == "someone/tiny-llama" and card.data.license == "mit"
     assert card.data.library_name == "transformers" and card.data.pipeline_tag == "text-generation"
-    assert {"taskalign", "dpo", "safety", "tool-calling"} <= set(card.data.tags)
+    assert {"taskalign", "dpo", "safety", "tool-calling"} <= set(card.data.tags) and "kto" not in card.data.tags
+    assert "preference-trained with DPO" in card.text
     assert card.data.datasets == ["someone/tiny-aligned-prefs"]
     index = card.data.to_dict()["model-index"][0]
     assert index["name"] == "tiny-aligned"
@@ -269,3 +270,18 @@ def test_force_replaces_and_a_crash_mid_write_leaves_nothing(tmp_path, tiny_mode
     assert not (out / "old.txt").exists() and (out / "config.json").is_file()
     assert "No evaluation was attached" in (out / "README.md").read_text()
     assert "licence is unknown" in result.out and "license: other" in (out / "README.md").read_text()
+
+
+def test_the_card_names_the_preference_method_the_model_was_trained_with():
+    from huggingface_hub import ModelCard
+
+    from taskalign.export import card
+
+    chain = [{"name": "aligned", "kind": "kto", "steps": 237, "settings": {"learning_rate": 0.0035}},
+             {"name": "sft", "kind": "sft", "steps": 35, "settings": {}}, {"name": "embedded", "kind": "base"}]
+    info = {"name": "tm-kto", "base_model": "HuggingFaceTB/SmolLM2-135M-Instruct", "license": "apache-2.0",
+            "license_known": True, "runs": {}, "own_run": None, "chain": chain, "prefs": [], "dataset_id": None,
+            "settings": {"profile": "default", "judge": "cross", "method": "kto"}, "pipeline": True}
+    parsed = ModelCard(card.model_card(info))
+    assert "kto" in parsed.data.tags and "dpo" not in parsed.data.tags
+    assert "preference-trained with KTO" in parsed.text and "KTO teaches judgement" in parsed.text
