@@ -8,12 +8,13 @@ Not a command itself; see taskalign/train/sft.py and dpo.py.
 import contextlib
 import shutil
 import time
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from taskalign.domain.conversation import messages_problem
 from taskalign.errors import UserError
 from taskalign.files import Appender, read_rows, read_yaml, write_json_atomic
+from taskalign.models.hf import PRECISION_HELP
 from taskalign.typecheck import check_type, did_you_mean
 
 # SmolLM2 / ChatML rendering with {% generation %} markers, so TRL can mask the loss to assistant turns. It renders the
@@ -23,6 +24,31 @@ CHATML_TRAINING = (
     "{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}{{ '\n' }}"
     "{% else %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}{% endif %}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+
+
+@dataclass
+class PreferenceSettings:
+    """The settings `train dpo`, `train kto` and `train orpo` share; each adds its own and its TRL pass-through block."""
+    model: str = field(default="models/taskmaster", metadata={"help": "Model spec to align: a merged or adapter "
+                                                                          "folder, embedded, or a hub id."})
+    data: str = field(default="prefs.jsonl", metadata={"help": "Preference pairs JSONL from `taskalign prefs build`."})
+    out: str = field(default="models/aligned", metadata={"help": "Output folder."})
+    beta: float = field(default=0.1, metadata={"help": "Beta: how far the policy may move from the reference."})
+    learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate (LoRA ~5e-5; full ~5e-7..5e-6).",
+                                                         "aliases": ("--lr",)})
+    epochs: float = field(default=1.0, metadata={"help": "Passes over the pairs."})
+    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
+    batch_size: int = field(default=4, metadata={"help": "Pairs per optimizer step."})
+    max_length: int = field(default=512, metadata={"help": "Longest prompt+reply in tokens; longer ones are cut."})
+    full: bool = field(default=False, metadata={"help": "Full fine-tuning instead of LoRA.", "negative": "--lora"})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
+    lora_targets: str = field(default="all-linear", metadata={"help": "LoRA target modules (comma list or all-linear)."})
+    lora_layers: int = field(default=0, metadata={"help": "Adapt only the last N layers (0: all); faster backward."})
+    precision: str = field(default="auto", metadata={"help": PRECISION_HELP})
+    merge: bool = field(default=True, metadata={"help": "Also save the adapter merged into a full model folder."})
+    seed: int = field(default=0, metadata={"help": "Seed for shuffling and LoRA init."})
+    report_to: str = field(default="none", metadata={"help": "none | tensorboard | wandb | mlflow"})
 
 
 def console_print(*args) -> None:

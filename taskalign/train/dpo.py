@@ -12,31 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from taskalign.errors import UserError
-from taskalign.models.hf import PRECISION_HELP
 from taskalign.train import common
 
 
 @dataclass
-class DPOSettings:
-    model: str = field(default="models/taskmaster", metadata={"help": "Model spec to align: a merged or adapter "
-                                                                          "folder, embedded, or a hub id."})
-    data: str = field(default="prefs.jsonl", metadata={"help": "Preference pairs JSONL from `taskalign prefs build`."})
-    out: str = field(default="models/aligned", metadata={"help": "Output folder."})
+class DPOSettings(common.PreferenceSettings):
     beta: float = field(default=0.1, metadata={"help": "DPO beta: how far the policy may move from the reference."})
     loss_type: str = field(default="sigmoid", metadata={
         "help": "DPO loss (TRL loss_type): sigmoid (DPO), ipo, robust (with dpo.label_smoothing), hinge, "
                 "apo_zero, sppo_hard, ..."})
-    learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate (LoRA ~5e-5; full ~5e-7..5e-6).",
-                                                         "aliases": ("--lr",)})
-    epochs: float = field(default=1.0, metadata={"help": "Passes over the pairs."})
-    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
-    batch_size: int = field(default=4, metadata={"help": "Pairs per optimizer step."})
-    max_length: int = field(default=512, metadata={"help": "Longest prompt+reply in tokens; longer ones are cut."})
-    full: bool = field(default=False, metadata={"help": "Full fine-tuning instead of LoRA.", "negative": "--lora"})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
-    lora_targets: str = field(default="all-linear", metadata={"help": "LoRA target modules (comma list or all-linear)."})
-    lora_layers: int = field(default=0, metadata={"help": "Adapt only the last N layers (0: all); faster backward."})
     sft_weight: float = field(default=0.0, metadata={"help": "Weight of an SFT term on chosen replies (0: pure DPO)."})
     precompute_ref: bool = field(default=True, metadata={"help": "Compute reference log-probs once before training."})
     ref_prefix: bool = field(default=True, metadata={
@@ -44,10 +28,6 @@ class DPOSettings:
     group_by_length: bool = field(default=False, metadata={
         "help": "Also train in length-grouped batches: steps ~20 % faster, but such batches hold one kind of pair, "
                 "and the embedded model's harmful compliance rose from 0.17 to 0.55 (docs/experiments.md)."})
-    precision: str = field(default="auto", metadata={"help": PRECISION_HELP})
-    merge: bool = field(default=True, metadata={"help": "Also save the adapter merged into a full model folder."})
-    seed: int = field(default=0, metadata={"help": "Seed for shuffling and LoRA init."})
-    report_to: str = field(default="none", metadata={"help": "none | tensorboard | wandb | mlflow"})
     dpo: dict = field(default_factory=dict, metadata={"help": "Any other trl.DPOConfig field, passed through as is."})
 
 

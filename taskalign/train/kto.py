@@ -15,38 +15,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from taskalign.errors import UserError
-from taskalign.models.hf import PRECISION_HELP
 from taskalign.train import common, dpo
 
 
 @dataclass
-class KTOSettings:
-    model: str = field(default="models/taskmaster", metadata={"help": "Model spec to align: a merged or adapter "
-                                                                          "folder, embedded, or a hub id."})
+class KTOSettings(common.PreferenceSettings):
     data: str = field(default="prefs.jsonl", metadata={
         "help": "Unpaired rows (prompt, completion, label) or preference pairs (each read as two rows)."})
-    out: str = field(default="models/aligned", metadata={"help": "Output folder."})
     beta: float = field(default=0.1, metadata={"help": "KTO beta: how far the policy may move from the reference."})
-    learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate (LoRA ~5e-5; full ~5e-7..5e-6).",
-                                                         "aliases": ("--lr",)})
     epochs: float = field(default=1.0, metadata={"help": "Passes over the rows."})
-    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
     batch_size: int = field(default=8, metadata={
         "help": "Rows per optimizer step; at least 2, since KTO estimates its KL term from the other rows of a batch."})
-    max_length: int = field(default=512, metadata={"help": "Longest prompt+reply in tokens; longer ones are cut."})
+    seed: int = field(default=0, metadata={"help": "Seed for the row order and LoRA init."})
     desirable_weight: float = field(default=1.0, metadata={"help": "Loss weight of desirable rows."})
     undesirable_weight: float = field(default=1.0, metadata={
         "help": "Loss weight of undesirable rows; KTO's authors keep weight x count of the two within 1 to 4/3."})
-    full: bool = field(default=False, metadata={"help": "Full fine-tuning instead of LoRA.", "negative": "--lora"})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
-    lora_targets: str = field(default="all-linear", metadata={"help": "LoRA target modules (comma list or all-linear)."})
-    lora_layers: int = field(default=0, metadata={"help": "Adapt only the last N layers (0: all); faster backward."})
     precompute_ref: bool = field(default=True, metadata={"help": "Compute reference log-probs once before training."})
-    precision: str = field(default="auto", metadata={"help": PRECISION_HELP})
-    merge: bool = field(default=True, metadata={"help": "Also save the adapter merged into a full model folder."})
-    seed: int = field(default=0, metadata={"help": "Seed for the row order and LoRA init."})
-    report_to: str = field(default="none", metadata={"help": "none | tensorboard | wandb | mlflow"})
     kto: dict = field(default_factory=dict, metadata={"help": "Any other trl.KTOConfig field, passed through as is."})
 
 

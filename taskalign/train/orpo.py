@@ -12,31 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from taskalign.errors import UserError
-from taskalign.models.hf import PRECISION_HELP
 from taskalign.train import common, dpo
 
 
 @dataclass
-class ORPOSettings:
-    model: str = field(default="models/taskmaster", metadata={"help": "Model spec to align: a merged or adapter "
-                                                                          "folder, embedded, or a hub id."})
-    data: str = field(default="prefs.jsonl", metadata={"help": "Preference pairs JSONL from `taskalign prefs build`."})
-    out: str = field(default="models/aligned", metadata={"help": "Output folder."})
+class ORPOSettings(common.PreferenceSettings):
     beta: float = field(default=0.1, metadata={"help": "ORPO lambda: weight of the odds-ratio term against the SFT loss."})
     learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate.", "aliases": ("--lr",)})
-    epochs: float = field(default=1.0, metadata={"help": "Passes over the pairs."})
-    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
-    batch_size: int = field(default=4, metadata={"help": "Pairs per optimizer step."})
-    max_length: int = field(default=512, metadata={"help": "Longest prompt+reply in tokens; longer ones are cut."})
-    full: bool = field(default=False, metadata={"help": "Full fine-tuning instead of LoRA.", "negative": "--lora"})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
-    lora_targets: str = field(default="all-linear", metadata={"help": "LoRA target modules (comma list or all-linear)."})
-    lora_layers: int = field(default=0, metadata={"help": "Adapt only the last N layers (0: all); faster backward."})
-    precision: str = field(default="auto", metadata={"help": PRECISION_HELP})
-    merge: bool = field(default=True, metadata={"help": "Also save the adapter merged into a full model folder."})
-    seed: int = field(default=0, metadata={"help": "Seed for shuffling and LoRA init."})
-    report_to: str = field(default="none", metadata={"help": "none | tensorboard | wandb | mlflow"})
     orpo: dict = field(default_factory=dict, metadata={"help": "Any other ORPOConfig field, passed through as is."})
 
 
