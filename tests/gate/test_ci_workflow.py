@@ -70,13 +70,14 @@ def test_workflow_serves_red_teams_and_gates(tmp_path):
     # Its own session, so the server the step leaves running in the background can be stopped with it.
     serve = run_step(steps["serve"], env, work, start_new_session=True)
     try:
-        log, _ = serve.communicate(timeout=120)
+        # Limits above the step's own 300 s wait for the server: a loaded machine is slow to start it.
+        log, _ = serve.communicate(timeout=330)
         assert serve.returncode == 0, log + (out / "serve.log").read_text()
         redteam = run_step(steps["redteam"], env, work)
-        log, _ = redteam.communicate(timeout=120)
+        log, _ = redteam.communicate(timeout=300)
         assert redteam.returncode == 0, log
         gate = run_step(steps["gate"], env, work)
-        log, _ = gate.communicate(timeout=60)
+        log, _ = gate.communicate(timeout=120)
     finally:
         try:
             os.killpg(serve.pid, signal.SIGTERM)
