@@ -11,6 +11,7 @@ from pathlib import Path
 
 from taskalign.errors import UserError
 from taskalign.files import read_json
+from taskalign.models import run_model
 
 EMBEDDED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 EMBEDDED_LICENSE = "apache-2.0"
@@ -54,7 +55,7 @@ def resolve(source: str, runs: list[str], prefs_file: str | None) -> Source:
             raise UserError(f"{source} holds no model (no config.json or adapter_config.json); pass a model folder, "
                             "an adapter folder or a pipeline folder.")
         if (path / "summary.json").is_file():  # a red-team run folder stands for the model it evaluated
-            runs, source = [*runs, str(path)], _run_model(path)
+            runs, source = [*runs, str(path)], run_model(path)
         found = _from_model(source, [Path(r) for r in runs])
     if prefs_file:
         found.prefs = [("default", _pairs_file(Path(prefs_file)))]
@@ -77,13 +78,6 @@ def _from_model(source: str, runs: list[Path]) -> Source:
     if isinstance(data, str) and Path(data).is_file():  # the pairs `train dpo` read, when they are still there
         found.prefs = [("default", Path(data))]
     return found
-
-
-def _run_model(run: Path) -> str:
-    model = read_json(run / "config.json", dict).get("model")
-    if not isinstance(model, str) or model.startswith(("openai:", "mock:")):
-        raise UserError(f"{run} is a red-team run of {model!r}, not of a local model; pass that model's folder.")
-    return model
 
 
 def _model_label(path: Path) -> str:

@@ -10,7 +10,7 @@ from taskalign.errors import UserError
 from taskalign.files import read_json
 from taskalign.models.base import ChatModel, GenerationConfig, Reply
 
-__all__ = ["ChatModel", "GenerationConfig", "Reply", "load_model", "resolve_hf"]
+__all__ = ["ChatModel", "GenerationConfig", "Reply", "load_model", "resolve_hf", "run_model"]
 
 
 def resolve_hf(spec: str, adapter: str | None = None) -> tuple[str, str | None]:
@@ -32,14 +32,14 @@ def resolve_hf(spec: str, adapter: str | None = None) -> tuple[str, str | None]:
         if not (path / "config.json").is_file():
             raise UserError(f"{spec} has no config.json; pass a Hugging Face model folder, an adapter folder or 'embedded'.")
         if (path / "summary.json").is_file():
-            return resolve_hf(_run_model(path), adapter)
+            return resolve_hf(run_model(path), adapter)
         return str(path), adapter
     if spec.startswith((".", "/", "~")) or spec.count("/") != 1:
         raise UserError(f"Model folder {spec} does not exist; check the path (or use 'embedded', 'openai:URL', 'mock:FILE').")
     return _hub_id(spec), adapter
 
 
-def _run_model(run_dir: Path) -> str:
+def run_model(run_dir: Path) -> str:
     """A red-team run folder (e.g. runs/demo/aligned) stands for the Hugging Face model it evaluated."""
     model = read_json(run_dir / "config.json", dict).get("model")
     if not isinstance(model, str) or model.startswith(("openai:", "mock:")):
