@@ -20,6 +20,10 @@ fi
 
 if [ "${1:-}" = "--dev" ]; then
   "${PIP[@]}" install -q -e ".[dev]"
+  # DeepSpeed, for the two-process ZeRO-3 test. It builds against the torch installed above (no build isolation, which
+  # would fetch a second, CUDA torch), and without its compiled ops: it compiles what a CPU run needs on first use.
+  "${PIP[@]}" install -q setuptools wheel
+  DS_BUILD_OPS=0 "${PIP[@]}" install -q --no-build-isolation "deepspeed==0.19.8"
   # Browser tests (report, playground) use Debian's headless Chromium: skipped with a reason where it is absent,
   # except under CI (CI=true), where a browser test that cannot run fails.
   if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -246,13 +246,80 @@ def write_model_note(out: Path, note: dict) -> None:
 
 
 def save_trained(trainer, tokenizer, out: Path, merge: bool) -> dict:
-    """Like save_model, but under multi-GPU (ZeRO-3 / FSDP) let the trainer gather the shards and skip the merge."""
-    if trainer.accelerator.num_processes > 1:
-        trainer.save_model(str(out))  # merge afterwards with `taskalign train merge`
-        if trainer.accelerator.is_main_process:
+    """Like save_model, run by every process of a distributed run and written once.
+
+    Under DDP each process holds the whole model, so the main process saves (and merges) as a single process would.
+    Under FSDP or DeepSpeed the weights are sharded: every process joins the trainer's gather and the main process
+    writes the adapter (or full model); the merge is skipped (run `taskalign train merge` afterwards).
+    """
+    accelerator = trainer.accelerator
+    if accelerator.num_processes == 1:
+        return save_model(trainer.model, tokenizer, out, merge)
+    if trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled:
+        trainer.save_model(str(out))
+        saved = {"merged": False, "adapter": "." if (out / "adapter_config.json").is_file() else None}
+        if accelerator.is_main_process:
             tokenizer.save_pretrained(out)
-        return {"merged": False, "adapter": "." if (out / "adapter_config.json").is_file() else None}
-    return save_model(trainer.model, tokenizer, out, merge)
+            with contextlib.suppress(OSError):
+                (out / "checkpoints").rmdir()
+    else:
+        saved = save_model(accelerator.unwrap_model(trainer.model), tokenizer, out, merge) \
+            if accelerator.is_main_process else {}
+    accelerator.wait_for_everyone()  # no process returns (and may read OUT) before the files are written
+    return saved
+
+
+def training_dataset(rows: list[dict], out: Path):
+    """A datasets.Dataset of the rows; file-backed in OUT/dataset when several processes train.
+
+    An in-memory dataset keeps its map caches in a temporary folder of each process, and TRL's reference log-prob
+    cache is written by the main process and read by all: the other ranks could not open it. Saved to disk once,
+    the dataset's caches live beside it, where every process finds them. `drop_training_dataset` removes the folder.
+    """
+    from datasets import Dataset, load_from_disk
+
+    dataset = Dataset.from_list(rows)
+    if world_size() == 1:
+        return dataset
+    from accelerate import PartialState
+
+    state = PartialState()
+    folder = out / "dataset"
+    with state.main_process_first():
+        if state.is_main_process:
+            shutil.rmtree(folder, ignore_errors=True)
+            dataset.save_to_disk(str(folder))
+    return load_from_disk(str(folder))
+
+
+def drop_training_dataset(out: Path, trainer) -> None:
+    if trainer.accelerator.num_processes > 1:
+        trainer.accelerator.wait_for_everyone()
+        if trainer.accelerator.is_main_process:
+            shutil.rmtree(out / "dataset", ignore_errors=True)
+
+
+def distribution(trainer, log) -> dict:
+    """How the run was spread, for taskalign_model.json: process count and accelerate's distributed type.
+
+    accelerate enables FSDP only on GPUs (and similar devices): on a CPU a run launched with an FSDP config trains as
+    plain data parallel over gloo, without saying so. Say it, so nobody believes a CPU run tested sharding.
+    """
+    import os
+
+    state = trainer.accelerator.state
+    kind = str(getattr(state.distributed_type, "value", state.distributed_type))
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" and kind != "FSDP":
+        log(f"[yellow]warning: FSDP was asked for, but accelerate does not shard on this device; this run was "
+            f"{kind} (data parallel, every process holding the whole model).[/yellow]")
+    return {"processes": trainer.accelerator.num_processes, "distributed": kind}
+
+
+def world_size() -> int:
+    """How many processes train together (accelerate launch / torchrun set WORLD_SIZE); 1 for a plain run."""
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def is_main(trainer) -> bool:
@@ -344,8 +411,6 @@ def fit(settings, kind: str, prepare, description: str, log=None, summary=None) 
     taskalign_model.json with `kind`. The caller reads and checks its data before calling, so a bad file fails before
     any output is written or a model loads.
     """
-    from datasets import Dataset
-
     log = log or console_print
     start = time.time()
     out = start_run(settings.out)
@@ -355,14 +420,18 @@ def fit(settings, kind: str, prepare, description: str, log=None, summary=None) 
         peft = lora_config(model, settings.lora_r, settings.lora_alpha, settings.lora_targets, settings.lora_layers)
     args, rows, trainer_type, extra = prepare(model, tokenizer, out)
     write_json(out / "train_config.json", {**settings_dict(settings), f"{kind}_config": args.to_dict()})
-    trainer = trainer_type(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                           peft_config=peft, callbacks=[metrics_callback(out / "metrics.jsonl")])
+    trainer = trainer_type(model=model, args=args, train_dataset=training_dataset(rows, out),
+                           processing_class=tokenizer, peft_config=peft,
+                           callbacks=[metrics_callback(out / "metrics.jsonl")])
     log(f"{description} ({'full' if settings.full else f'LoRA r={settings.lora_r}'}, beta={settings.beta})")
     result = trainer.train()
+    drop_training_dataset(out, trainer)
     saved = save_trained(trainer, tokenizer, out, settings.merge)
     if not is_main(trainer):
         return out
+    spread = distribution(trainer, log)
     if summary:
-        summary(out, trainer, result, {**extra, "duration_s": round(time.time() - start, 1)}, log)
-    write_model_note(out, {"base": base_record(settings.model), "kind": kind, **saved, "steps": result.global_step})
+        summary(out, trainer, result, {**extra, **spread, "duration_s": round(time.time() - start, 1)}, log)
+    write_model_note(out, {"base": base_record(settings.model), "kind": kind, **saved, "steps": result.global_step,
+                           **spread})
     return out

@@ -93,7 +93,6 @@ def sft_config(settings: SFTSettings, out: Path, assistant_only: bool):
 
 def run(settings: SFTSettings, log=None) -> Path:
     """Train, save merged model + adapter + metrics; return the output folder."""
-    from datasets import Dataset
     from trl import SFTTrainer
 
     log = log or common.console_print
@@ -112,16 +111,19 @@ def run(settings: SFTSettings, log=None) -> Path:
         peft = common.lora_config(model, settings.lora_r, settings.lora_alpha, settings.lora_targets,
                                   settings.lora_layers)
     trainer = SFTTrainer(model=model, args=sft_config(settings, out, template is not None),
-                         train_dataset=Dataset.from_list(rows), processing_class=tokenizer, peft_config=peft,
+                         train_dataset=common.training_dataset(rows, out), processing_class=tokenizer,
+                         peft_config=peft,
                          callbacks=[common.metrics_callback(out / "metrics.jsonl")])
     log(f"SFT on {len(rows)} conversations, {trainer.args.max_steps if trainer.args.max_steps > 0 else 'all'} steps")
     result = trainer.train()
+    common.drop_training_dataset(out, trainer)
     tokenizer.chat_template = original_template  # inference keeps the model's own template
     saved = common.save_trained(trainer, tokenizer, out, settings.merge)
     if not common.is_main(trainer):
         return out
     note = {"base": common.base_record(settings.model), "kind": "sft", **saved, "steps": result.global_step,
             "train_loss": result.training_loss, "assistant_only_loss": template is not None,
+            **common.distribution(trainer, log),
             "duration_s": round(time.time() - start, 1)}
     common.write_model_note(out, note)
     common.write_json(out / "train_config.json", common.settings_dict(settings))
