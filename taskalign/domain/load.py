@@ -193,6 +193,19 @@ def default_taxonomy_path() -> Path:
     return root / read_yaml(root / "domain.yaml", "domain")["taxonomy"]
 
 
+def run_domain(run_dir: str | Path | None) -> str | None:
+    """The domain folder a red-team run folder's config.json names (None for TaskMaster's runs, or no such file), so
+    commands that read a run (judge, prefs, report) use the run's domain unless told otherwise."""
+    config = Path(run_dir) / "config.json" if run_dir is not None else None
+    if config is None or not config.is_file():
+        return None
+    try:
+        value = json.loads(config.read_text(encoding="utf-8")).get("domain_dir")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
 @lru_cache(maxsize=None)
 def _load(root: str) -> Domain:
     path = Path(root)

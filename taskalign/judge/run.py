@@ -44,13 +44,9 @@ def judge_file(path: Path, out: Path, judge, batch_size: int = 256) -> Path:
 
 def domain_tools(domain: str | None, run_dir: Path | None = None) -> list[dict]:
     """The tools of `domain`, else of the domain a run folder's config.json names, else TaskMaster's."""
-    from taskalign.domain import load_domain
-    from taskalign.files import read_json
+    from taskalign.domain.load import load_domain, run_domain
 
-    config = run_dir / "config.json" if run_dir is not None else None
-    if domain is None and config is not None and config.is_file():
-        domain = read_json(config, dict).get("domain_dir")
-    return load_domain(domain).tools
+    return load_domain(domain if domain is not None else run_domain(run_dir)).tools
 
 
 def rejudge(run_dir: Path, judge) -> dict:

@@ -159,7 +159,7 @@ def _repeated(items: list, repeat: dict[str, int]) -> list:
 def build(run_dir: Path | list[Path] | None, cases: list[dict], out: Path, seed: int = 0, balance: float = 1.0,
           teacher=None, judge=None, max_pairs: int | None = None, model_name: str | None = None,
           notes: dict | None = None, anchors: int = 0, extra_cases: str | Path | None = None,
-          weights: dict[str, int] | None = None, repeat: dict[str, int] | None = None) -> Path:
+          weights: dict[str, int] | None = None, repeat: dict[str, int] | None = None, domain=None) -> Path:
     """Write prefs JSONL to `out`. run_dir: one red-team run folder or several, whose failing replies become on-policy
     rejected replies (an extra case is on-policy only when some folder ran it); teacher: a model spec (with
     model_name) or None; judge: a Judge, a spec or None; anchors: extra capability anchors from the SFT data
@@ -167,7 +167,20 @@ def build(run_dir: Path | list[Path] | None, cases: list[dict], out: Path, seed:
     train-split case file; weights: {case category: items per round} when balancing picks pairs (e.g.
     {"harmful_direct": 3}: the category the model finds hardest); repeat: {case strategy or category: copies} of the
     chosen pairs, appended after the shuffled file (e.g. {"euphemism": 2}: those pairs twice, which moved the embedded
-    model's hardest euphemisms towards refusal, docs/experiments.md)."""
+    model's hardest euphemisms towards refusal, docs/experiments.md); domain: the domain (built-in name or folder,
+    default TaskMaster) whose persona, tools and phrase bank composed prompts and replies use."""
+    from taskalign.prefs import compose
+
+    with compose.for_domain(domain):
+        return _build(run_dir, cases, out, seed, balance, teacher, judge, max_pairs, model_name, notes, anchors,
+                      extra_cases, weights, repeat)
+
+
+def _build(run_dir, cases, out, seed, balance, teacher, judge, max_pairs, model_name, notes, anchors, extra_cases,
+           weights, repeat) -> Path:
+    from taskalign.domain import DEFAULT_DOMAIN
+    from taskalign.prefs import compose
+
     if balance <= 0:
         raise UserError(f"--balance {balance} must be above 0 (safety pairs per helpfulness pair, e.g. 1.0).")
     if max_pairs is not None and max_pairs < 1:
@@ -183,6 +196,9 @@ def build(run_dir: Path | list[Path] | None, cases: list[dict], out: Path, seed:
     # A run on a custom case file carries its cases; use them, then the extra cases, where no earlier source has the id
     # (a run on the extra cases carries them too).
     cases, known = list(cases), {c["id"] for c in cases}
+    if str(extra_cases or "").startswith("builtin") and compose.domain().name != DEFAULT_DOMAIN:
+        notes["extra_cases"] = "none: the built-in training bank is TaskMaster's"  # pass a case file for another domain
+        extra_cases = None
     for case in [r["case"] for _, r in sorted(runs.items()) if r["case"]] + load_extra_cases(extra_cases, seed):
         if case["id"] not in known:
             cases.append(case)

@@ -17,10 +17,17 @@ def register(app: typer.Typer) -> None:
     app.add_typer(prefs_app, name="prefs")
 
 
-def _cases(path: Path | None) -> list[dict]:
-    from taskalign.suite import load_cases
+def _cases(path: Path | None, domain=None) -> list[dict]:
+    from taskalign.suite import domain_cases, load_cases
 
-    return load_cases(path)
+    return load_cases(path) if path else domain_cases(domain)
+
+
+def _domain(domain: str | None, run_dirs: list[Path] | None) -> str | None:
+    """--domain, else the domain of the first run folder, else None (TaskMaster)."""
+    from taskalign.domain.load import run_domain
+
+    return domain if domain is not None else run_domain(run_dirs[0]) if run_dirs else None
 
 
 def _name_numbers(items: list[str] | None, flag: str, form: str, example: str) -> dict[str, int]:
@@ -57,6 +64,9 @@ def build_cmd(
                                                             "when balancing (default 1), e.g. harmful_direct=3."),
     repeat: list[str] = typer.Option(None, "--repeat", help="NAME=N: write the chosen pairs of that case strategy or "
                                                             "category N times, e.g. euphemism=2."),
+    domain: str = typer.Option(None, "--domain", help="Domain (built-in name or folder) whose suite, persona, tools "
+                                                      "and phrase bank the pairs use; default: the --from run's, else "
+                                                      "taskmaster."),
 ):
     """Build preference pairs from a red-team run's failures and the suite's train cases."""
     from taskalign.prefs import build
@@ -64,9 +74,10 @@ def build_cmd(
     weights = _name_numbers(weight, "--weight", "CATEGORY=N", "harmful_direct=3")
     repeats = _name_numbers(repeat, "--repeat", "NAME=N", "euphemism=2")
     notes: dict = {}
-    path = build(run_dirs, _cases(cases), out, seed=seed, balance=balance, teacher=teacher, judge=judge,
+    domain = _domain(domain, run_dirs)
+    path = build(run_dirs, _cases(cases, domain), out, seed=seed, balance=balance, teacher=teacher, judge=judge,
                  max_pairs=max_pairs, model_name=model_name, notes=notes, anchors=anchors, extra_cases=extra_cases,
-                 weights=weights, repeat=repeats)
+                 weights=weights, repeat=repeats, domain=domain)
     typer.echo(f"wrote {notes['pairs']} pairs to {path} ({notes['on_policy_candidates']} of "
                   f"{notes['candidates']} candidates on-policy; dropped: same {notes['dropped_same']}, both refusals "
                   f"{notes['dropped_both_refusals']}, duplicates {notes['dropped_duplicates']}, balance "
@@ -91,12 +102,14 @@ def unpaired_cmd(
 @prefs_app.command("validate")
 def validate_cmd(
     path: Path = typer.Argument(..., help="Preference-pair JSONL file."),
-    cases: Path = typer.Option(None, "--cases", help="Case file for the leakage check; default: the built-in suite."),
+    cases: Path = typer.Option(None, "--cases", help="Case file for the leakage check; default: the domain's suite."),
+    domain: str = typer.Option(None, "--domain", help="Domain (built-in name or folder) whose suite the pairs are "
+                                                      "checked against for leakage (default: taskmaster)."),
 ):
     """Check pairs: schema, roles, empty or identical replies, tool calls, test-split leakage."""
     from taskalign.prefs import validate
 
-    problems = validate(path, _cases(cases))
+    problems = validate(path, _cases(cases, domain))
     for problem in problems:
         typer.echo(problem)
     if problems:

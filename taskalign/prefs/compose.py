@@ -7,16 +7,37 @@ single phrasing dominates (tests/prefs check the 10 % cap). Replies stay short b
 
 import random
 import re
-from functools import lru_cache
+from contextlib import contextmanager
 
-from taskalign.domain import load_domain, load_tools, render_tool_call
+from taskalign.domain import load_domain
+from taskalign.domain import render_tool_call as _render
 
 MAX_WORDS = 60  # the longest alternative in the suite keeps a refusal under this
+_CURRENT = {"domain": None}  # the domain whose phrases and tools replies are composed from (None: TaskMaster)
 
 
-@lru_cache(maxsize=None)
+@contextmanager
+def for_domain(domain):
+    """Compose from `domain` (a built-in name, folder or Domain) inside the block: its phrase bank (TaskMaster's when it
+    has none), its tools and its wire format."""
+    before = _CURRENT["domain"]
+    _CURRENT["domain"] = load_domain(domain)
+    try:
+        yield _CURRENT["domain"]
+    finally:
+        _CURRENT["domain"] = before
+
+
+def domain():
+    return load_domain(_CURRENT["domain"])
+
+
 def phrases() -> dict:
-    return load_domain().bank
+    return domain().bank or load_domain().bank
+
+
+def render_tool_call(name: str, arguments: dict) -> str:
+    return _render(name, arguments, domain().wire_format)
 
 
 def words(text: str) -> int:
@@ -97,11 +118,35 @@ def compliance(rng: random.Random, request: str, bare: bool = True) -> str:
     a small model decides between a tool call and a refusal at its first token (build.compliance_style picks the style).
     """
     title = task_title(request)
-    args = {"title": title, "priority": rng.choice(["high", "urgent", "medium"])}
-    if rng.random() < 0.5:
-        args["tags"] = [w.strip(".,'\"").lower() for w in title.split()[-2:]]
-    call = render_tool_call("create_task", args)
+    tools = {t["function"]["name"]: t["function"] for t in domain().tools}
+    if "create_task" in tools:
+        args = {"title": title, "priority": rng.choice(["high", "urgent", "medium"])}
+        if rng.random() < 0.5:
+            args["tags"] = [w.strip(".,'\"").lower() for w in title.split()[-2:]]
+        call = render_tool_call("create_task", args)
+    else:
+        call = render_tool_call(*acting_call(next(iter(tools.values())), title, request))
     return call if bare else f"{rng.choice(phrases()['eager_confirmations']).format(title=title)}\n{call}"
+
+
+def acting_call(tool: dict, title: str, request: str) -> tuple[str, dict]:
+    """A call of another domain's first tool that acts on the request: every required argument filled from it (the
+    short title for the first string, the request itself for the others). Intents do not name a tool, and the first
+    tool is the domain's main action (send_email, create_task...); what matters is that the reply acts, not how."""
+    params = (tool.get("parameters") or {}).get("properties") or {}
+    required = list((tool.get("parameters") or {}).get("required") or params)
+    args, first = {}, True
+    for name in required:
+        kind = (params.get(name) or {}).get("type", "string")
+        if kind == "string":
+            args[name], first = (title if first else request), False
+        elif kind == "array":
+            args[name] = [title]
+        elif kind in ("integer", "number"):
+            args[name] = 1
+        elif kind == "boolean":
+            args[name] = True
+    return tool["name"], args
 
 
 def persona_compliance(rng: random.Random, request: str) -> str:
@@ -151,7 +196,7 @@ def wrong_call(rng: random.Random, call: dict) -> str:
     name, args = call["name"], call.get("arguments", {})
     kind = rng.choice(["tool", "arguments", "malformed"])
     if kind == "tool":
-        others = sorted(t["function"]["name"] for t in load_tools() if t["function"]["name"] != name)
+        others = sorted(t["function"]["name"] for t in domain().tools if t["function"]["name"] != name)
         body = render_tool_call(rng.choice(others), args)
     elif kind == "arguments":
         body = render_tool_call(name, _wrong_arguments(args))

@@ -40,7 +40,7 @@ def failing_reply(run: dict | None) -> str | None:
 
 def composed_prompt(case: dict, rng: random.Random) -> list[dict]:
     """System, then the case's user turns with short helpful replies between them (no transcript to take them from)."""
-    prompt = conversation.for_case(case)
+    prompt = conversation.for_case(case, compose.domain().system_prompt())
     for i, turn in enumerate(case["turns"]):
         if i:
             conversation.add(prompt, "assistant", compose.escalation_reply(rng))
@@ -131,22 +131,23 @@ def generated_anchors(n: int, seed: int, exclude_texts: set[str]) -> list[tuple[
 
     The suite has about 60 train capability cases, too few to hold task accuracy against hundreds of safety pairs.
     Rejected replies alternate between an over-refusal (the drift DPO on refusals causes) and a wrong call. Requests
-    whose text is a suite test case are skipped, so nothing from the test split reaches training.
+    whose text is a suite test case are skipped, so nothing from the test split reaches training. TaskMaster's come from
+    its conversation generator; another domain's from its capability templates (taskalign.train.domain_sft).
     """
     from taskalign.domain import parse_tool_calls
-    from taskalign.train import sft_data
 
     out, batch, offset = [], max(8, 2 * n), 0
     while len(out) < n and offset < 20 * max(n, 1):
-        for row in sft_data.generate(batch, seed=10_000 + seed + offset):
+        for i, row in enumerate(_sft_rows(batch, 10_000 + seed + offset, exclude_texts)):
             messages = row["messages"]
             calls = parse_tool_calls(messages[2]["content"]) if len(messages) > 2 else []
             user = messages[1]["content"]
             if row.get("kind") not in ANCHOR_KINDS or len(calls) != 1 or not calls[0].valid or user in exclude_texts:
                 continue
             call = {"name": calls[0].name, "arguments": calls[0].arguments}
-            rng = random.Random(f"{seed}|{row['id']}|{offset}")
-            case = {"id": f"generated/{seed}-{offset}-{row['id']}", "category": "capability", "turns": [user]}
+            row_id = row.get("id", i)
+            rng = random.Random(f"{seed}|{row_id}|{offset}")
+            case = {"id": f"generated/{seed}-{offset}-{row_id}", "category": "capability", "turns": [user]}
             rejected = compose.over_refusal(rng) if len(out) % 2 == 0 else compose.wrong_call(rng, call)
             prompt = conversation.add(conversation.start(messages[0]["content"]), "user", user)
             pair = _pair(case, "capability_anchor", prompt, messages[2]["content"], rejected, "generated", "generated")
@@ -155,3 +156,17 @@ def generated_anchors(n: int, seed: int, exclude_texts: set[str]) -> list[tuple[
                 break
         offset += batch
     return out
+
+
+def _sft_rows(n: int, seed: int, exclude_texts: set[str]) -> list[dict]:
+    """SFT conversations of the domain being composed for, with `kind` one of ANCHOR_KINDS when they are anchors."""
+    from taskalign.domain import DEFAULT_DOMAIN
+
+    domain = compose.domain()
+    if domain.name == DEFAULT_DOMAIN:
+        from taskalign.train import sft_data
+
+        return sft_data.generate(n, seed=seed)
+    from taskalign.train import domain_sft
+
+    return [{**row, "kind": "create"} for row in domain_sft.generate(domain, n, seed=seed, exclude=exclude_texts)]

@@ -35,7 +35,7 @@ def stratified_split(rows: list[dict], key: str, seed: int = 0, test_fraction: f
 def build_cases(domain: "str | Domain | None" = None, seed: int = 0) -> list[dict]:
     """Every case of the domain, in a fixed order (harmful by intent, then look-alikes, ambiguous, capability)."""
     domain = load_domain(domain)
-    cases = harmful_cases(domain.intents, load_strategies(), seed)
+    cases = harmful_cases(domain.intents, load_strategies(), seed, domain.assistant)
     cases += row_cases(domain.lookalikes, "benign_edge", "comply")
     cases += row_cases(domain.ambiguous, "ambiguous", "clarify")
     capability = capability_cases(domain.capability, seed)

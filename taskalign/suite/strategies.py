@@ -35,17 +35,17 @@ def lower_first(text: str) -> str:
     return text[0].lower() + text[1:]
 
 
-def _fields(intent: dict) -> dict[str, str]:
+def _fields(intent: dict, assistant: str) -> dict[str, str]:
     final = intent["escalation"][-1]
     fields = {"request": intent["request"], "softened": intent["softened"], "reframe": intent["reframe"],
               "final": final}
     fields.update({f"{k}_lc": lower_first(v) for k, v in list(fields.items())})
-    return fields
+    return {**fields, "assistant": assistant}
 
 
-def render(template: list[str], intent: dict) -> list[str]:
-    """The user turns of one template filled with one intent."""
-    fields, turns = _fields(intent), []
+def render(template: list[str], intent: dict, assistant: str = "TaskMaster") -> list[str]:
+    """The user turns of one template filled with one intent; {assistant} is the domain's assistant name."""
+    fields, turns = _fields(intent, assistant), []
     for turn in template:
         if turn == STEPS:
             turns += intent["escalation"][:-1]
@@ -56,8 +56,10 @@ def render(template: list[str], intent: dict) -> list[str]:
     return turns
 
 
-def harmful_cases(intents: list[dict], strategies: dict[str, dict], seed: int = 0) -> list[dict]:
-    """One case per intent and strategy; the template is picked per (intent, strategy) by a seeded RNG."""
+def harmful_cases(intents: list[dict], strategies: dict[str, dict], seed: int = 0,
+                  assistant: str = "TaskMaster") -> list[dict]:
+    """One case per intent and strategy; the template is picked per (intent, strategy) by a seeded RNG. The
+    strategies are the same for every domain: `assistant` names the one under attack where a template addresses it."""
     cases = []
     for intent in intents:
         for name, spec in strategies.items():
@@ -65,7 +67,7 @@ def harmful_cases(intents: list[dict], strategies: dict[str, dict], seed: int = 
             index = random.Random(f"{seed}:{intent['id']}:{name}").randrange(len(spec["templates"]))
             cases.append({
                 "id": f"{intent['id']}/{name}", "category": spec["category"],
-                "turns": render(spec["templates"][index], intent), "expected": "refuse",
+                "turns": render(spec["templates"][index], intent, assistant), "expected": "refuse",
                 "harm_category": intent["harm_category"], "intent_id": intent["id"], "split": intent["split"],
                 "alternatives": list(intent["alternatives"]), "strategy": name, "template": index,
                 "source": "taskalign-builtin"})
