@@ -82,7 +82,9 @@ def fill(template, slots: dict, n: int):
     return PLACEHOLDER.sub(one, template)
 
 
-def _request(spec: dict, vocab: dict, rng: random.Random, n: int, today: str) -> tuple[str, dict, dict]:
+def draw_request(spec: dict, vocab: dict, rng: random.Random, n: int, today: str) -> tuple[str, dict, dict]:
+    """Request number n of one tool's templates: (its text, the expected call's arguments, the reference call's
+    arguments), drawing the slots from `rng`."""
     slots = draw_slots(spec.get("draw"), vocab, rng, today)
     usable = [r for r in spec["requests"] if not r.get("when") or _lookup(slots, r["when"])]
     request = usable[n % len(usable)]
@@ -104,7 +106,7 @@ def capability_cases(templates: dict | None, seed: int = 0, today: str | None = 
             if n > 50 * spec["count"]:
                 raise UserError(f"capability templates: tool {tool} cannot make {spec['count']} different requests "
                                 "from its templates; add phrasings or vocabulary, or lower its count.")
-            text, want, args = _request(spec, vocab, rng, n, today or DEFAULT_TODAY)
+            text, want, args = draw_request(spec, vocab, rng, n, today or DEFAULT_TODAY)
             n += 1
             if text in seen:
                 continue

@@ -76,7 +76,7 @@ def settings_command(name: str, stage, settings_class, what: str, doc: str) -> N
 
 
 settings_command("sft", sft, sft.SFTSettings, "SFT model",
-                 "Capability SFT: teach a model TaskMaster's tool calls (TRL SFTTrainer + LoRA).")
+                 "Capability SFT: teach a model a domain's tool calls (TRL SFTTrainer + LoRA); --domain DIR for yours.")
 settings_command("dpo", dpo, dpo.DPOSettings, "Aligned model",
                  "Alignment DPO on preference pairs (TRL DPOTrainer + LoRA); --loss-type ipo|robust|hinge|...")
 settings_command("kto", kto, kto.KTOSettings, "Aligned model",

@@ -1,6 +1,8 @@
-"""Capability SFT: teach a base model TaskMaster's tool calls with TRL's SFTTrainer + PEFT LoRA.
+"""Capability SFT: teach a base model a domain's tool calls (TaskMaster's by default) with TRL's SFTTrainer + PEFT
+LoRA.
 
     taskalign train sft --model embedded --data taskmaster_sft.jsonl --out models/taskmaster [--config configs/sft.yaml]
+    taskalign train sft --model embedded --domain domains/mailbot --out models/mailbot   # data generated for the domain
 
 Loss is on assistant tokens only (TRL `assistant_only_loss`, through a ChatML template with generation markers).
 The output folder holds the merged model (loadable with `--model OUT`), the adapter in OUT/adapter, metrics.jsonl,
@@ -12,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from taskalign.domain import load_domain
 from taskalign.models.hf import PRECISION_HELP
 from taskalign.train import common
 
@@ -22,11 +25,15 @@ class SFTSettings:
                                                               "an adapter folder or a hub id."})
     out: str = field(default="models/taskmaster", metadata={"help": "Output folder."})
     data: str | None = field(default=None, metadata={"help": "Conversations JSONL, one {\"messages\": ...} per line; "
-                                                               "omitted: generate the default TaskMaster data."})
+                                                               "omitted: generate the domain's conversations."})
+    domain: str = field(default="taskmaster", metadata={"help": "Domain (built-in name or folder) whose persona, tools "
+                                                                "and capability templates the generated conversations "
+                                                                "use."})
     n_generated: int = field(default=600, metadata={"help": "Conversations to generate when data is omitted.",
                                                     "aliases": ("--n",)})
-    per_conversation: int = field(default=1, metadata={"help": "Requests per generated conversation (amortises the "
-                                                               "system prompt on CPUs)."})
+    per_conversation: int = field(default=1, metadata={"help": "Requests per generated TaskMaster conversation "
+                                                               "(amortises the system prompt on CPUs); other domains "
+                                                               "generate one per conversation."})
     epochs: float = field(default=1.0, metadata={"help": "Passes over the data."})
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
     learning_rate: float = field(default=2e-4, metadata={"help": "Peak learning rate (LoRA likes ~1e-4 to 3e-4).",
@@ -50,14 +57,21 @@ def load_settings(config: str | Path | None = None, **overrides) -> SFTSettings:
 
 
 def load_data(settings: SFTSettings, out: Path) -> list[dict]:
-    """The conversations: read from `data`, or generated (and saved beside the model, so a run can be inspected)."""
+    """The conversations: read from `data`, or generated for the domain (and saved beside the model, so a run can be
+    inspected). TaskMaster has its own generator (sft_data.py); any other domain's come from its capability templates
+    (domain_sft.py), without the requests of its suite's test split."""
     if settings.data:
         rows = common.read_conversations(settings.data, ("messages",), "SFT data")
-    else:
-        from taskalign.train import sft_data
+        return [{"messages": r["messages"]} for r in rows]
+    from taskalign.train import domain_sft, sft_data
 
+    domain = load_domain(settings.domain)
+    if domain.root == load_domain().root:
         rows = sft_data.generate(settings.n_generated, settings.seed, per_conversation=settings.per_conversation)
-        sft_data.write(rows, out / "sft_data.jsonl")
+    else:
+        rows = domain_sft.generate(domain, settings.n_generated, settings.seed,
+                                   exclude=domain_sft.held_out_requests(domain))
+    sft_data.write(rows, out / "sft_data.jsonl")
     return [{"messages": r["messages"]} for r in rows]
 
 
@@ -97,7 +111,8 @@ def run(settings: SFTSettings, log=None) -> Path:
 
     log = log or common.console_print
     start = time.time()
-    rows = load_data(settings, Path(settings.out))  # a bad file fails before any output is written or a model loads
+    domain = load_domain(settings.domain)  # a bad domain or file fails before any output is written or a model loads
+    rows = load_data(settings, Path(settings.out))
     out = common.start_run(settings.out)
     model, tokenizer = common.load_for_training(settings.model, precision=settings.precision)
     original_template = tokenizer.chat_template
@@ -121,8 +136,9 @@ def run(settings: SFTSettings, log=None) -> Path:
     saved = common.save_trained(trainer, tokenizer, out, settings.merge)
     if not common.is_main(trainer):
         return out
-    note = {"base": common.base_record(settings.model), "kind": "sft", **saved, "steps": result.global_step,
-            "train_loss": result.training_loss, "assistant_only_loss": template is not None,
+    note = {"base": common.base_record(settings.model), "kind": "sft", "domain": domain.name, **saved,
+            "steps": result.global_step, "train_loss": result.training_loss,
+            "assistant_only_loss": template is not None,
             **common.distribution(trainer, log),
             "duration_s": round(time.time() - start, 1)}
     common.write_model_note(out, note)
