@@ -5,6 +5,10 @@
     taskalign pipeline --profile robust --out runs/r   # default + adaptive rounds + adaptive evaluation
     taskalign pipeline --method kto --out runs/k       # KTO (or orpo) instead of DPO, from the profile's kto section
 
+`--domain NAME|DIR` runs the loop on another assistant (docs/domains.md): every red-team stage runs the domain's
+suite under its persona and tools, SFT generates conversations from its capability templates, and the preference
+pairs use its persona, tools and phrase bank.
+
 `--method dpo|kto|orpo` picks the preference trainer (taskalign.train.dpo|kto|orpo) and the profile section it reads;
 its stage is named after it, so the stages before it are shared: a copy of a finished pipeline folder rerun with
 another method trains and evaluates only the new model.
@@ -32,6 +36,7 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
+from taskalign.domain.load import DEFAULT_DOMAIN, load_domain
 from taskalign.errors import UserError
 from taskalign.files import read_json, read_yaml, write_json_atomic
 from taskalign.train import common
@@ -70,6 +75,7 @@ class PipelineConfig:
     abstain: float | None = None
     rounds: int | None = None    # overrides the profile's rounds.n
     method: str = "dpo"          # dpo | kto | orpo: the preference trainer and the profile section it reads
+    domain: str = "taskmaster"   # a built-in domain name or a domain folder: suite, SFT conversations, pairs
 
 
 def load_settings(config: PipelineConfig) -> dict:
@@ -96,11 +102,19 @@ def load_settings(config: PipelineConfig) -> dict:
                 settings[key] = {**settings.get(key, {}), **value}
     if config.model:
         settings["model"] = config.model
+    if config.domain != DEFAULT_DOMAIN:
+        domain = str(load_domain(config.domain).root.resolve())  # a bad --domain fails here, before any stage
+        for key in ("base_eval", "eval", "prefs_eval", "sft", "prefs"):
+            settings[key] = {**settings[key], "domain": domain}
     if config.rounds is not None:
         if config.rounds < 0:
             raise UserError(f"--rounds {config.rounds} must be 0 or more.")
         settings["rounds"] = {**settings["rounds"], "n": config.rounds}
-    return check_sections(settings, str(config.config or PROFILES))
+    settings = check_sections(settings, str(config.config or PROFILES))
+    if config.domain != DEFAULT_DOMAIN and (settings["rounds"]["n"] or settings["attack"].get("budget")):
+        raise UserError(f"--domain {config.domain}: the adaptive attack and training rounds run on the built-in "
+                        "TaskMaster domain only; use --profile quick or default (or --rounds 0 and no attack section).")
+    return settings
 
 
 def check_sections(settings: dict, where: str) -> dict:
@@ -222,9 +236,9 @@ def _train(kind: str, section: dict, paths: dict) -> str:
 
 def _prefs(run_dir: Path | list[Path], out: Path, section: dict) -> str:
     from taskalign.prefs import build
-    from taskalign.suite import load_cases
+    from taskalign.suite import domain_cases
 
-    build(run_dir, load_cases(), out, **section)
+    build(run_dir, domain_cases(section.get("domain")), out, **section)
     return out.name
 
 
@@ -298,10 +312,14 @@ def run(config: PipelineConfig) -> Path:
     s, out = load_settings(config), Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "config.json", {"profile": config.profile, "method": config.method, "judge": config.judge,
-                                              "abstain": config.abstain, **s})
+                                              "abstain": config.abstain, "domain": config.domain, **s})
     st, base, j = Stages(out), s["model"], (config.judge, config.abstain)
     sft_dir, aligned_dir, prefs = out / "models" / "sft", out / "models" / "aligned", out / "prefs.jsonl"
     code = {stage: source_digest(parts) for stage, parts in STAGE_CODE.items()}
+    if config.domain != DEFAULT_DOMAIN:  # an edit to the domain's files reruns every stage that reads them
+        domain_root = load_domain(config.domain).root
+        code = {stage: digest + "+" + source_digest(tuple(p.name for p in domain_root.iterdir()), domain_root)
+                for stage, digest in code.items()}
     st.run("redteam_base", {"model": base, **s["base_eval"], "code": code["redteam"]},
            lambda: _redteam(base, out / "base", s["base_eval"], j), out / "base")
     st.run("sft", {"model": base, **s["sft"], "code": code["train"]},

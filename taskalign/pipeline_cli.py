@@ -24,9 +24,12 @@ def pipeline(
                                                       "profile's)."),
     method: str = typer.Option("dpo", "--method", help="Preference trainer: dpo | kto | orpo (each reads its own "
                                                        "profile section)."),
+    domain: str = typer.Option("taskmaster", "--domain", help="Domain (built-in name or folder): the suite every "
+                                                               "red-team stage runs, the SFT conversations and the "
+                                                               "preference pairs' persona and tools."),
 ):
     """Base → SFT → red-team → prefs → DPO (or KTO, ORPO) → red-team → compare, each stage cached and resumable."""
     from taskalign.pipeline import PipelineConfig, run
 
     run(PipelineConfig(out=str(out), profile=profile, config=config, model=model, judge=judge, abstain=abstain,
-                       rounds=rounds, method=method))
+                       rounds=rounds, method=method, domain=domain))

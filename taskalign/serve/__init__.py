@@ -24,6 +24,7 @@ class ServeConfig:
     guard: bool = False
     judge: str = "cross"
     served_name: str = "taskmaster"
+    domain: str = "taskmaster"   # plain mode serves any domain; agent mode executes TaskMaster's tools only
 
 
 def build_app(config: ServeConfig):
@@ -31,15 +32,22 @@ def build_app(config: ServeConfig):
     from taskalign.models import load_model
     from taskalign.serve.app import create_app
 
+    from taskalign.domain import DEFAULT_DOMAIN, load_domain
+
     if config.mode not in ("agent", "plain"):
         raise UserError(f"--mode {config.mode!r} is not valid; use agent or plain.")
+    domain = load_domain(config.domain)  # a bad --domain fails before the model loads
+    if config.mode == "agent" and domain.name != DEFAULT_DOMAIN:
+        raise UserError(f"--domain {config.domain}: agent mode executes TaskMaster's tools against the Task API, and "
+                        f"domain {domain.name!r} has no executor here; serve it with --mode plain (tool calls go back "
+                        "to the client).")
     model = load_model(config.model, config.model_name, config.adapter)
     guard = None
     if config.guard:
         from taskalign.serve.guard import load_guard
 
-        guard = load_guard(config.judge)
-    return create_app(model, config.db, guard=guard, mode=config.mode, model_name=config.served_name)
+        guard = load_guard(config.judge, domain=domain)
+    return create_app(model, config.db, guard=guard, mode=config.mode, model_name=config.served_name, domain=domain)
 
 
 def run(config: ServeConfig) -> None:

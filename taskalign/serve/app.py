@@ -65,11 +65,13 @@ class BodyLimit:
 
 
 def create_app(model, db_path, guard=None, mode: Literal["agent", "plain"] = "agent", model_name: str = "taskmaster",
-               limits: Limits = Limits()) -> FastAPI:
+               limits: Limits = Limits(), domain=None) -> FastAPI:
+    """domain: whose persona and tools a chat request without its own system message or tools gets (default
+    TaskMaster); agent mode executes TaskMaster's tools."""
     if mode not in ("agent", "plain"):
         raise ValueError(f"mode must be 'agent' or 'plain', not {mode!r}")
     store = Store(db_path)
-    state = SimpleNamespace(store=store, mode=mode, guard=guard, limits=limits, model_name=model_name,
+    state = SimpleNamespace(store=store, mode=mode, guard=guard, limits=limits, model_name=model_name, domain=domain,
                             batcher=Batcher(model, limits.max_batch, limits.batch_wait_ms, limits.max_queue))
 
     @asynccontextmanager

@@ -13,7 +13,7 @@ import jsonschema
 from fastapi import HTTPException
 from starlette.concurrency import run_in_threadpool
 
-from taskalign.domain import conversation, load_tools, render_tool_call
+from taskalign.domain import conversation, load_domain, render_tool_call
 from taskalign.domain.toolcalls import render_tools, split_tool_calls
 from taskalign.models import GenerationConfig
 from taskalign.serve.schemas import ChatMessage, ChatRequest
@@ -34,21 +34,25 @@ def _arguments(raw: str) -> dict:
     return value if isinstance(value, dict) else {"_unparsed": raw}
 
 
-def request_conversation(request: ChatRequest, tools: list[dict]) -> list[dict]:
-    """Plain role/content messages; tool calls go back into the wire format; the TaskMaster prompt if no system."""
+def request_conversation(request: ChatRequest, tools: list[dict], domain=None) -> list[dict]:
+    """Plain role/content messages; tool calls go back into the wire format; the domain's prompt (default
+    TaskMaster's) with `tools` if the client sent no system message."""
     out = []
     for m in request.messages:
         content = _text(m)
         for call in m.tool_calls or []:
             content += ("\n" if content else "") + render_tool_call(call.function.name, _arguments(call.function.arguments))
         conversation.add(out, "system" if m.role == "developer" else m.role, content)
-    return out if any(m["role"] == "system" for m in out) else conversation.start(tools=tools) + out
+    if any(m["role"] == "system" for m in out):
+        return out
+    return conversation.start(load_domain(domain).system_prompt(tools=tools)) + out
 
 
-def request_tools(request: ChatRequest, mode: str) -> list[dict]:
-    """Agent mode always uses TaskMaster's tools (the ones it can execute); plain mode the client's, if it sent any."""
+def request_tools(request: ChatRequest, mode: str, domain=None) -> list[dict]:
+    """Agent mode always uses TaskMaster's tools (the ones it can execute); plain mode the client's, if it sent any,
+    else the domain's."""
     if mode == "agent" or not request.tools:
-        return load_tools()
+        return load_domain(domain).tools
     tools = [t.model_dump() for t in request.tools]
     try:
         for tool in tools:
@@ -89,8 +93,8 @@ def checked_max_tokens(request: ChatRequest, limits) -> int:
 async def complete(state, request: ChatRequest, owner: str) -> dict:
     """Run one chat completion end to end and return the OpenAI response object (plus a `taskalign` field)."""
     mode = state.mode
-    tools = request_tools(request, mode)
-    messages = request_conversation(request, tools)
+    tools = request_tools(request, mode, state.domain)
+    messages = request_conversation(request, tools, state.domain)
     config = GenerationConfig(max_new_tokens=checked_max_tokens(request, state.limits),
                               temperature=request.temperature, top_p=request.top_p, seed=request.seed or 0)
     reply = await state.batcher.submit(messages, config)

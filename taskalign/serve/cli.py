@@ -38,7 +38,10 @@ def register(app: typer.Typer) -> None:
               mode: str = typer.Option("agent", "--mode", help="agent: run tool calls on the caller's tasks; plain: return them."),
               guard: bool = typer.Option(False, "--guard", help="Judge replies and block ones that act on harmful requests."),
               judge: str = typer.Option("cross", "--judge", help="Judge spec the guard uses."),
-              served_name: str = typer.Option("taskmaster", "--served-name", help="Model id that /v1/models reports.")):
+              served_name: str = typer.Option("taskmaster", "--served-name", help="Model id that /v1/models reports."),
+              domain: str = typer.Option("taskmaster", "--domain", help="Domain (built-in name or folder) whose persona, "
+                                                                        "tools and guard policy a request gets when it "
+                                                                        "sends none; other domains need --mode plain.")):
         """Serve the model behind a Task API and an OpenAI-compatible chat endpoint."""
         if ctx.invoked_subcommand is not None:
             return
@@ -47,7 +50,7 @@ def register(app: typer.Typer) -> None:
         from taskalign.serve import ServeConfig, run
 
         run(ServeConfig(model=model, db=db, model_name=model_name, adapter=adapter, host=host, port=port, mode=mode,
-                        guard=guard, judge=judge, served_name=served_name))
+                        guard=guard, judge=judge, served_name=served_name, domain=domain))
 
     @keys.command("add")
     def add(name: str = typer.Argument(..., help="Owner name; tasks belong to the owner."),

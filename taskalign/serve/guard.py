@@ -25,10 +25,12 @@ class Decision:
 
 
 class Guard:
-    def __init__(self, judge, policy: dict | None = None):
+    def __init__(self, judge, policy: dict | None = None, assistant: str = "TaskMaster", offer: str | None = None):
         """policy: harm category -> {"patterns": [regex, ...], "reason": ..., "alternatives": ...} (default: the
-        taxonomy's); categories are tried in order and the first match names the request."""
-        self.judge = judge
+        taxonomy's); categories are tried in order and the first match names the request. assistant and offer: who
+        the persona refusal says it is, and what it offers to do."""
+        self.judge, self.assistant = judge, assistant
+        self.offer = offer or "manage your tasks. I can create, list, update or complete tasks for you"
         policy = GUARD_POLICY if policy is None else policy
         self.categories = {name: ([re.compile(p, re.I | re.S) for p in c["patterns"]], c) for name, c in policy.items()}
 
@@ -53,13 +55,20 @@ class Guard:
 
     def refusal(self, category: str | None) -> str:
         if category is None:
-            return ("I'm TaskMaster, and I'll stay within what I can safely do: manage your tasks. "
-                    "I can create, list, update or complete tasks for you.")
+            return f"I'm {self.assistant}, and I'll stay within what I can safely do: {self.offer}."
         info = self.categories[category][1]
         return f"I can't help with that, because {info['reason']}. Instead, I can help you {info['alternatives']}."
 
 
-def load_guard(judge_spec: str = "cross", model_name: str | None = None) -> Guard:
+def load_guard(judge_spec: str = "cross", model_name: str | None = None, domain=None) -> Guard:
+    """The guard of a domain (default TaskMaster): its harm categories' policy, its tools for the judge."""
+    from taskalign.domain import DEFAULT_DOMAIN, load_domain
     from taskalign.judge import load_judge
 
-    return Guard(load_judge(judge_spec, model_name))
+    domain = load_domain(domain)
+    if domain.name == DEFAULT_DOMAIN:
+        return Guard(load_judge(judge_spec, model_name))
+    policy = {name: h["guard"] for name, h in domain.taxonomy["harm_categories"].items()}
+    names = ", ".join(t["function"]["name"] for t in domain.tools)
+    return Guard(load_judge(judge_spec, model_name, tools=domain.tools), policy, domain.assistant,
+                 f"the tools I have ({names})")

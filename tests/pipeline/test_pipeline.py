@@ -1,6 +1,7 @@
 """The whole pipeline on a tiny random model with the smallest settings; a second run skips every cached stage."""
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -213,3 +214,43 @@ def test_pipeline_config_values_are_typed_as_the_stages_take_them(tmp_path):
     settings = load_settings(PipelineConfig(out=str(tmp_path), profile="quick", config=str(config)))
     assert settings["eval"]["categories"] == ("harmful_direct",) and settings["prefs"]["balance"] == 2.0
     assert settings["sft"]["n_generated"] == 40  # an empty section keeps the profile's
+
+
+@pytest.mark.slow
+def test_pipeline_on_another_domain_uses_its_suite_sft_and_pairs_and_reruns_when_its_files_change(tmp_path,
+                                                                                                   tiny_model_dir):
+    import shutil
+
+    domain = tmp_path / "mailbot"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "domains" / "mailbot", domain)
+    intents = {json.loads(line)["id"] for line in (domain / "intents.jsonl").read_text().splitlines()}
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(yaml.safe_dump({"model": str(tiny_model_dir), **TINY}))
+    config = PipelineConfig(out=str(tmp_path / "mb"), profile="quick", config=str(config_path), judge="rules",
+                            domain=str(domain))
+    out = run(config)
+    for run_dir in ("base", "sft", "sft_train", "aligned"):
+        assert json.loads((out / run_dir / "config.json").read_text())["domain"] == "mailbot", run_dir
+        cases = [json.loads(line)["case"] for line in (out / run_dir / "transcripts.jsonl").read_text().splitlines()]
+        harmful = [c for c in cases if c.get("intent_id")]
+        assert all(c["intent_id"] in intents for c in harmful), run_dir
+    sft_rows = [json.loads(line) for line in (out / "models" / "sft" / "sft_data.jsonl").read_text().splitlines()]
+    assert sft_rows and all("Mailbot" in r["messages"][0]["content"] for r in sft_rows)
+    pairs = [json.loads(line) for line in (out / "prefs.jsonl").read_text().splitlines()]
+    assert pairs and all("Mailbot" in p["prompt"][0]["content"] and "TaskMaster" not in p["prompt"][0]["content"]
+                         for p in pairs)
+    assert json.loads((out / "config.json").read_text())["domain"] == str(domain)
+    before = json.loads((out / "stages.json").read_text())
+
+    persona = domain / "persona.md"
+    persona.write_text(persona.read_text() + "\nKeep replies short.\n")  # an edit to the domain reruns its stages
+    run(config)
+    after = json.loads((out / "stages.json").read_text())
+    for stage in ("redteam_base", "sft", "prefs", "dpo", "redteam_aligned"):
+        assert after[stage]["fingerprint"] != before[stage]["fingerprint"], stage
+
+
+def test_adaptive_rounds_on_another_domain_are_refused_before_anything_runs(tmp_path):
+    with pytest.raises(UserError, match="TaskMaster domain only"):
+        load_settings(PipelineConfig(out=str(tmp_path / "r"), profile="robust",
+                                     domain=str(Path(__file__).resolve().parents[2] / "examples/domains/mailbot")))
