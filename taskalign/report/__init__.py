@@ -7,18 +7,19 @@
 from pathlib import Path
 
 
-def write_report(run_dir, redact: bool = False) -> Path:
+def write_report(run_dir, redact: bool = False, domain=None) -> Path:
     """Write run_dir/report.html and run_dir/report.md from the run folder files; returns the HTML path."""
     from taskalign.report.page import write_report as _write
 
-    return _write(run_dir, redact=redact)
+    return _write(run_dir, redact=redact, domain=domain)
 
 
-def compare(run_dirs: list, out: Path, labels: list[str] | None = None) -> Path:
-    """Compare 2-4 runs: writes `out` (HTML) plus the .md and .json beside it; labels default to the folder names."""
+def compare(run_dirs: list, out: Path, labels: list[str] | None = None, domain=None) -> Path:
+    """Compare 2-4 runs: writes `out` (HTML) plus the .md and .json beside it; labels default to the folder names.
+    The runs must share one domain (`domain` when given)."""
     from taskalign.report.compare_runs import compare as _compare
 
-    return _compare(run_dirs, out, labels=labels)
+    return _compare(run_dirs, out, labels=labels, domain=domain)
 
 
 __all__ = ["write_report", "compare"]

@@ -15,10 +15,10 @@ from taskalign.report.rundata import Run, load_run, ordered_metrics, training_lo
 from taskalign.taxonomy import HIGHER_IS_BETTER
 
 
-def compare(run_dirs: list, out, labels: list[str] | None = None) -> Path:
+def compare(run_dirs: list, out, labels: list[str] | None = None, domain=None) -> Path:
     """Write `out` (HTML) and the .md / .json beside it; returns the HTML path."""
     runs, labels = _load(run_dirs, labels)
-    data = comparison(runs, labels)
+    data = {**comparison(runs, labels), "domain": same_domain(run_dirs, domain)}
     out = Path(out)
     if out.suffix != ".html":
         out = out.with_suffix(".html")
@@ -32,6 +32,21 @@ def compare(run_dirs: list, out, labels: list[str] | None = None) -> Path:
                "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     write_text_atomic(out.with_suffix(".md"), render("compare.md.j2", **context))
     return write_text_atomic(out, render("compare.html.j2", **context))
+
+
+def same_domain(run_dirs: list, domain=None) -> str:
+    """The one domain every run was red-teamed on (and `domain`, when given); runs of two assistants ran two
+    different suites, so their metrics do not compare."""
+    from taskalign.domain.load import load_domain, run_domain
+
+    names = {Path(d).name: load_domain(run_domain(d)).name for d in run_dirs}
+    wanted = load_domain(domain).name if domain is not None else None
+    found = sorted(set(names.values()) | ({wanted} if wanted else set()))
+    if len(found) > 1:
+        which = ", ".join(f"{run} ({name})" for run, name in names.items())
+        raise UserError(f"the runs are of different domains: {which}" + (f", --domain {wanted}" if wanted else "") +
+                        "; compare runs of one domain.")
+    return found[0]
 
 
 def _load(run_dirs: list, labels: list[str] | None) -> tuple[list[Run], list[str]]:

@@ -25,10 +25,15 @@ EXAMPLES_PER_MODE = 25
 REDACTED = "[redacted: the assistant's reply to a harmful request is withheld from this report]"
 
 
-def write_report(run_dir, redact: bool = False) -> Path:
-    """Write report.html and report.md into the run folder; returns the HTML path."""
+def write_report(run_dir, redact: bool = False, domain=None) -> Path:
+    """Write report.html and report.md into the run folder; returns the HTML path. domain: whose assistant the
+    transcripts name (default: the run's domain, else TaskMaster)."""
+    from taskalign.domain.load import load_domain, run_domain
+
     run = load_run(run_dir)
     context = build_context(run, redact)
+    assistant = load_domain(domain if domain is not None else run_domain(run_dir))
+    context = {**context, "assistant": assistant.assistant, "run": {**context["run"], "domain": assistant.name}}
     write_text_atomic(run.path / "report.md", render("report.md.j2", **context))
     return write_text_atomic(run.path / "report.html", render("report.html.j2", **context))
 
