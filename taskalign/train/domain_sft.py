@@ -59,19 +59,23 @@ def _requests(tool: str, spec: dict, vocab: dict, k: int, seed: int, today: str,
     return drawn
 
 
-def _conversation(domain, system: str, tool: str, text: str, arguments: dict, j: int) -> list[dict]:
+def _exchange(domain, tool: str, text: str, arguments: dict, j: int) -> list[dict]:
+    """One request and its handling: user, call, tool result, confirmation."""
     result = {"status": "ok", **({"id": str(1000 + j)} if action(tool).startswith(MAKERS) else {})}
     words = action(tool)
     done = CONFIRMATIONS[j % len(CONFIRMATIONS)].format(action=words, Action=words[:1].upper() + words[1:])
-    return [{"role": "system", "content": system}, {"role": "user", "content": text},
+    return [{"role": "user", "content": text},
             {"role": "assistant", "content": render_tool_call(tool, arguments, domain.wire_format)},
             {"role": "tool", "content": json.dumps(result, ensure_ascii=False)},
             {"role": "assistant", "content": done}]
 
 
-def generate(domain, n: int, seed: int = 0, today: str = DEFAULT_TODAY, exclude: set[str] | None = None) -> list[dict]:
+def generate(domain, n: int, seed: int = 0, today: str = DEFAULT_TODAY, exclude: set[str] | None = None,
+             per_conversation: int = 1) -> list[dict]:
     """n conversations of the domain (a built-in name, a folder or a Domain), each tool in proportion to its template
-    `count`, in a seeded shuffled order; request texts in `exclude` never occur. Same arguments, same rows."""
+    `count`, in a seeded shuffled order; request texts in `exclude` never occur. Same arguments, same rows.
+    per_conversation: requests handled one after another in each conversation (its `kind` is the first one's tool);
+    more requests per conversation teach more calls for the same number of system-prompt tokens."""
     domain = load_domain(domain)
     templates = domain.capability
     if not templates or not templates.get("tools"):
@@ -79,13 +83,19 @@ def generate(domain, n: int, seed: int = 0, today: str = DEFAULT_TODAY, exclude:
                         f"capability.yaml to {domain.root} and name it under 'capability:' in its domain.yaml "
                         "(format: docs/domains.md), or pass --data.")
     vocab, system, exclude = templates.get("vocab") or {}, domain.system_prompt(today), exclude or set()
-    share = quotas({tool: spec["count"] for tool, spec in templates["tools"].items()}, n)
-    rows = [(tool, _conversation(domain, system, tool, text, arguments, j))
-            for tool, spec in templates["tools"].items()
-            for j, (text, arguments) in enumerate(_requests(tool, spec, vocab, share[tool], seed, today, exclude))]
-    random.Random(f"{seed}:sft:order").shuffle(rows)
-    return [{"id": f"sft-{i:05d}", "kind": tool, "domain": domain.name, "messages": messages}
-            for i, (tool, messages) in enumerate(rows)]
+    if per_conversation < 1:
+        raise UserError(f"per_conversation {per_conversation} must be at least 1.")
+    share = quotas({tool: spec["count"] for tool, spec in templates["tools"].items()}, n * per_conversation)
+    exchanges = [(tool, _exchange(domain, tool, text, arguments, j))
+                 for tool, spec in templates["tools"].items()
+                 for j, (text, arguments) in enumerate(_requests(tool, spec, vocab, share[tool], seed, today, exclude))]
+    random.Random(f"{seed}:sft:order").shuffle(exchanges)
+    rows = []
+    for i in range(n):
+        part = exchanges[i * per_conversation:(i + 1) * per_conversation]
+        messages = [{"role": "system", "content": system}] + [m for _, exchange in part for m in exchange]
+        rows.append({"id": f"sft-{i:05d}", "kind": part[0][0], "domain": domain.name, "messages": messages})
+    return rows
 
 
 def held_out_requests(domain) -> set[str]:

@@ -31,9 +31,8 @@ class SFTSettings:
                                                                 "use."})
     n_generated: int = field(default=600, metadata={"help": "Conversations to generate when data is omitted.",
                                                     "aliases": ("--n",)})
-    per_conversation: int = field(default=1, metadata={"help": "Requests per generated TaskMaster conversation "
-                                                               "(amortises the system prompt on CPUs); other domains "
-                                                               "generate one per conversation."})
+    per_conversation: int = field(default=1, metadata={"help": "Requests per generated conversation (amortises the "
+                                                               "system prompt on CPUs)."})
     epochs: float = field(default=1.0, metadata={"help": "Passes over the data."})
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
     learning_rate: float = field(default=2e-4, metadata={"help": "Peak learning rate (LoRA likes ~1e-4 to 3e-4).",
@@ -70,7 +69,8 @@ def load_data(settings: SFTSettings, out: Path) -> list[dict]:
         rows = sft_data.generate(settings.n_generated, settings.seed, per_conversation=settings.per_conversation)
     else:
         rows = domain_sft.generate(domain, settings.n_generated, settings.seed,
-                                   exclude=domain_sft.held_out_requests(domain))
+                                   exclude=domain_sft.held_out_requests(domain),
+                                   per_conversation=settings.per_conversation)
     sft_data.write(rows, out / "sft_data.jsonl")
     return [{"messages": r["messages"]} for r in rows]
 

@@ -80,6 +80,19 @@ def test_rows_use_the_domains_prompt_and_wire_format_and_cover_tools_in_proporti
         assert row["domain"] == "mailbot"
 
 
+def test_several_requests_per_conversation_each_with_its_call(folder):
+    single = domain_sft.generate(folder, 30)
+    rows = domain_sft.generate(folder, 10, per_conversation=3)
+    assert len(rows) == 10
+    for row in rows:
+        roles = [m["role"] for m in row["messages"]]
+        assert roles == ["system"] + ["user", "assistant", "tool", "assistant"] * 3
+        assert sum(m["role"] == "system" for m in row["messages"]) == 1
+    # the same requests as 30 one-request conversations, only grouped three to a conversation
+    users = [m["content"] for r in rows for m in r["messages"] if m["role"] == "user"]
+    assert users == [r["messages"][1]["content"] for r in single]
+
+
 def test_rows_split_by_largest_remainder_and_small_n_still_exact():
     assert domain_sft.quotas({"a": 2, "b": 1}, 4) == {"a": 3, "b": 1}
     assert domain_sft.quotas({"a": 1, "b": 1, "c": 1}, 2) == {"a": 1, "b": 1, "c": 0}
