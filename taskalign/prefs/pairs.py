@@ -140,7 +140,7 @@ def generated_anchors(n: int, seed: int, exclude_texts: set[str]) -> list[tuple[
     while len(out) < n and offset < 20 * max(n, 1):
         for i, row in enumerate(_sft_rows(batch, 10_000 + seed + offset, exclude_texts)):
             messages = row["messages"]
-            calls = parse_tool_calls(messages[2]["content"]) if len(messages) > 2 else []
+            calls = parse_tool_calls(messages[2]["content"], compose.domain().tools) if len(messages) > 2 else []
             user = messages[1]["content"]
             if row.get("kind") not in ANCHOR_KINDS or len(calls) != 1 or not calls[0].valid or user in exclude_texts:
                 continue
