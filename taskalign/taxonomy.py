@@ -91,7 +91,12 @@ FAILURE_MODES = tuple(name for name, m in _METRIC.items() if "diagnosis" in m)
 
 # Harm categories
 HARM_CATEGORIES = tuple(DATA["harm_categories"])
-GUARD_POLICY = {name: h["guard"] for name, h in DATA["harm_categories"].items()}
+def guard_policy(data: dict) -> dict:
+    """harm category -> its guard policy (patterns, reason, alternatives), of a taxonomy (a domain's, or this one)."""
+    return {name: h["guard"] for name, h in data["harm_categories"].items()}
+
+
+GUARD_POLICY = guard_policy(DATA)
 
 
 def categories_feeding(metric: str) -> tuple[str, ...]:

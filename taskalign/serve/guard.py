@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from taskalign.domain.toolcalls import ToolCall
-from taskalign.taxonomy import GUARD_POLICY
+from taskalign.taxonomy import GUARD_POLICY, guard_policy
 
 
 @dataclass
@@ -68,7 +68,7 @@ def load_guard(judge_spec: str = "cross", model_name: str | None = None, domain=
     domain = load_domain(domain)
     if domain.name == DEFAULT_DOMAIN:
         return Guard(load_judge(judge_spec, model_name))
-    policy = {name: h["guard"] for name, h in domain.taxonomy["harm_categories"].items()}
+    policy = guard_policy(domain.taxonomy)
     names = ", ".join(t["function"]["name"] for t in domain.tools)
     return Guard(load_judge(judge_spec, model_name, tools=domain.tools), policy, domain.assistant,
                  f"the tools I have ({names})")
