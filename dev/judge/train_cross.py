@@ -245,11 +245,13 @@ def in_training(row: dict, old_share: float) -> bool:
     return int(hashlib.sha256(f"{row['prompt']}|{row['response']}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < old_share
 
 
-def leave_one_style_out(rows, ids, states, rules, train_idx, base_layers, sep, settings: dict) -> dict:
-    """Per written training style: a judge trained on every other training row, scored on that style (fp32 path).
-    Returns the table and each scored row's out-of-fold refusing logit (for calibration)."""
+def leave_one_style_out(rows, ids, states, rules, train_idx, base_layers, sep, settings: dict,
+                        only: list[str] | None = None) -> dict:
+    """Per written training style (or only those in `only`): a judge trained on every other training row, scored on
+    that style (fp32 path). Returns the table and each scored row's out-of-fold refusing logit (for calibration)."""
     table, logits_by_id = {}, {}
-    for style in sorted({rows[i]["style"] for i in train_idx if rows[i]["source"] == "v2"}):
+    styles = sorted({rows[i]["style"] for i in train_idx if rows[i]["source"] == "v2"})
+    for style in [s for s in styles if not only or s in only]:
         t1 = time.time()
         fold = [i for i in train_idx if rows[i]["style"] != style]
         held = [i for i in train_idx if rows[i]["style"] == style]
@@ -308,6 +310,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--loso", action="store_true",
                         help="Run leave-one-style-out (one judge per training style, ~5 min each), save it to "
                              "dev/judge/data/v2/loso.json, and calibrate the saved judge with it (no retraining).")
+    parser.add_argument("--loso-only", default="",
+                        help="Comma-separated training styles: run only their folds and print them (a quick comparison "
+                             "of settings; writes nothing).")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="Binary temperature to ship when no leave-one-style-out run matches these settings "
+                             "(e.g. one fitted on an earlier run's out-of-fold logits); default 1.")
     parser.add_argument("--draft", action="store_true", help="Use the writers' labels (before adjudication).")
     parser.add_argument("--out", type=Path, default=WEIGHTS)
     args = parser.parse_args(argv)
@@ -324,6 +332,11 @@ def main(argv=None) -> dict:
     base_layers = base.encoder.layer[base.config.num_hidden_layers - args.layers:]
     train_idx = [i for i, r in enumerate(rows) if in_training(r, args.old_share)]
     loso_path = DATA / "v2" / "loso.json"
+    if args.loso_only:
+        only = [s for s in args.loso_only.split(",") if s]
+        quick = leave_one_style_out(rows, ids, states, rules, train_idx, base_layers, sep, settings, only)
+        print(json.dumps(quick["table"], indent=1))
+        return quick
     loso = json.loads(loso_path.read_text()) if loso_path.is_file() else None
     if loso and loso["settings"] != settings:
         loso = None  # measured for other settings: neither its table nor its calibration applies
@@ -331,7 +344,7 @@ def main(argv=None) -> dict:
         loso = leave_one_style_out(rows, ids, states, rules, train_idx, base_layers, sep, settings)
         write_json_atomic(loso_path, loso)
     refusing = {r.get("id"): float(r["label"] in ("refuse", "partial")) for r in rows}
-    temperature = 1.0
+    temperature = args.temperature or 1.0
     if loso:
         logits = np.array(list(loso["logits"].values()), np.float32)
         temperature = fit_temperature(logits, np.array([refusing[k] for k in loso["logits"]], np.float32))
