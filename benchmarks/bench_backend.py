@@ -53,12 +53,13 @@ def run_engines(model, cases: list[dict], gen, engines: tuple[str, ...]) -> dict
     moves when only the batching changes)."""
     from dataclasses import replace
 
-    from taskalign.redteam.runner import generate_chunk
+    from taskalign.redteam.runner import chunk_size, generate_chunk
 
     ordered = sorted(cases, key=lambda c: (len(c["turns"]), len(" ".join(c["turns"]))))  # the runner's order
     results = {e: {"transcripts": [], "seconds": 0.0} for e in engines}
-    for start in range(0, len(ordered), gen.batch_size):
-        chunk = ordered[start:start + gen.batch_size]
+    size = chunk_size("embedded", gen.batch_size, concurrency=1)
+    for start in range(0, len(ordered), size):
+        chunk = ordered[start:start + size]
         for engine in engines:
             name, _, size = engine.partition("@")
             model.engine = name
