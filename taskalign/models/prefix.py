@@ -30,11 +30,22 @@ ATTENTION = "taskalign_shared_prefix"
 
 
 @dataclass
+class Kept:
+    """What a finished row leaves for a later prompt that continues its conversation (the next turn repeats this
+    prompt and reply, then adds a message): the tokens that ran through the model (the prompt, then the reply but its
+    last token) and, per layer, the keys and values of those from position `start` on, (kv_heads, positions, dim)."""
+    tokens: list[int]
+    start: int
+    states: list[tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass
 class Output:
     tokens: list[int]          # generated ids, up to and including EOS when the row stopped
     stopped: bool              # emitted EOS (else it ran to max_new_tokens)
     seconds: float             # its share of the time of the model calls it took part in
     error: str | None = None
+    kept: Kept | None = None   # with keep=True
 
 
 def shared_prefix_length(prompts: list[list[int]]) -> int:
@@ -50,26 +61,28 @@ def shared_prefix_length(prompts: list[list[int]]) -> int:
 
 
 def greedy_generate(model, prompts: list[list[int]], max_new_tokens: int, eos_id: int, pad_id: int,
-                    batch_size: int) -> list[Output]:
+                    batch_size: int, earlier: list[Kept | None] | None = None, keep: bool = False) -> list[Output]:
     """One Output per prompt, in order. Prompts are token ids (chat template applied); every prompt sharing a prefix
     with the others is what makes this fast, but any mix of prompts gives the same greedy replies. Pass all prompts
-    of a call at once: at most `batch_size` rows decode together, and waiting prompts fill the places of finished ones."""
+    of a call at once: at most `batch_size` rows decode together, and waiting prompts fill the places of finished ones.
+    keep: each Output also holds its row's keys and values (Kept); passed back in `earlier` (one per prompt, or None)
+    with the next turn's prompts, the tokens a prompt shares with its Kept are not computed again."""
     _use_shared_prefix_attention(model)
     outputs: list[Output | None] = [None] * len(prompts)
     with torch.inference_mode():
         prefix_len = shared_prefix_length(prompts)
         decoder = _Decoder(model, _prefix_states(model, prompts[0][:prefix_len]), prefix_len, max_new_tokens, eos_id,
-                           pad_id)
-        # Shortest prompts first (pop() takes from the end): rows that join together have similar suffix lengths,
-        # so their prefill computes little padding.
-        waiting = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
+                           pad_id, prompts, earlier or [None] * len(prompts), keep)
+        # Fewest tokens to prefill first (pop() takes from the end): rows that join together have similar suffix
+        # lengths, so their prefill computes little padding.
+        waiting = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) - decoder.reusable(i), reverse=True)
         size = max(1, batch_size)
-        while waiting or decoder.live:
+        while waiting or decoder.ids:
             joining, running, began = [], decoder.live_ids(), time.perf_counter()
             try:
                 if decoder.should_rebuild():
                     joining = [waiting.pop() for _ in range(min(len(waiting), size - decoder.live))]
-                    decoder.rebuild(joining, [prompts[i][prefix_len:] for i in joining])
+                    decoder.rebuild(joining)
                 else:
                     decoder.step()
             except RuntimeError as exc:  # e.g. out of memory: the replies being generated are errors, not refusals
@@ -80,7 +93,8 @@ def greedy_generate(model, prompts: list[list[int]], max_new_tokens: int, eos_id
             decoder.charge(time.perf_counter() - began, running + joining)
         for i, tokens in decoder.tokens.items():
             if outputs[i] is None:
-                outputs[i] = Output(tokens, bool(tokens) and tokens[-1] == eos_id, decoder.seconds[i])
+                outputs[i] = Output(tokens, bool(tokens) and tokens[-1] == eos_id, decoder.seconds[i],
+                                    kept=decoder.kept.get(i))
     return outputs
 
 
@@ -178,12 +192,15 @@ class _Decoder:
     A finished row stays (computing one wasted token per step) until a quarter of the rows have finished: dropping
     a row copies the whole cache, which costs more than a few idle rows."""
 
-    def __init__(self, model, prefix_kv, prefix_len: int, max_new_tokens: int, eos_id: int, pad_id: int):
+    def __init__(self, model, prefix_kv, prefix_len: int, max_new_tokens: int, eos_id: int, pad_id: int,
+                 prompts: list[list[int]], earlier: list[Kept | None], keep: bool):
         self.model, self.prefix_kv, self.prefix_len = model, prefix_kv, prefix_len
         self.max_new_tokens, self.eos_id, self.pad_id = max_new_tokens, eos_id, pad_id
+        self.prompts, self.earlier, self.keep = prompts, earlier, keep
         self.cache_arg = _cache_argument(model)
         self.tokens: dict[int, list[int]] = {}    # prompt index -> reply tokens so far
         self.seconds: dict[int, float] = {}       # prompt index -> its share of the time of the calls it took part in
+        self.kept: dict[int, Kept] = {}           # prompt index -> its finished row's states, with keep=True
         self.drop_all()
 
     def drop_all(self) -> None:
@@ -201,6 +218,17 @@ class _Decoder:
         """Whether to drop the finished rows now (and let waiting prompts in): once a quarter of the rows finished."""
         return 4 * (len(self.ids) - self.live) >= len(self.ids)
 
+    def reusable(self, i: int) -> int:
+        """How many of prompt i's own positions (after the shared prefix) its Kept holds: the tokens both share, but
+        the prompt's last, whose logits choose the first reply token."""
+        kept, prompt = self.earlier[i], self.prompts[i]
+        if kept is None or kept.start > self.prefix_len:  # the positions before `start` are not in it
+            return 0
+        same, limit = 0, min(len(prompt) - 1, len(kept.tokens))
+        while same < limit and prompt[same] == kept.tokens[same]:
+            same += 1
+        return max(0, same - self.prefix_len)
+
     def charge(self, seconds: float, rows: list[int]) -> None:
         """Share the time of one step or rebuild among the rows it computed for."""
         for i in rows:
@@ -212,9 +240,10 @@ class _Decoder:
         logits = self.model(input_ids=self.last[:, None], attention_mask=self.mask, position_ids=self.position[:, None],
                             use_cache=True, **{self.cache_arg: self.cache, "shared_prefix": self.prefix_kv}).logits
         self.position = self.position + 1
-        self.last = self._choose(logits[:, -1], self.ids)
+        self.last = self._choose(logits[:, -1], self.ids, self.mask[:, self.prefix_len:],
+                                 [(layer.keys, layer.values) for layer in self.cache.layers])
 
-    def rebuild(self, joining: list[int], suffixes: list[list[int]]) -> None:
+    def rebuild(self, joining: list[int]) -> None:
         """Drop the finished rows, prefill the `joining` prompts' suffixes and merge them into the batch."""
         keep = [r for r, i in enumerate(self.ids) if i is not None]
         parts = []
@@ -227,9 +256,9 @@ class _Decoder:
                                                          for layer in self.cache.layers],
                           own[:, first:], self.position[index], self.last[index]))
         if joining:
-            states, own, position, logits = self._prefill(suffixes)
+            states, own, position, logits = self._prefill(joining)
             ids: list[int | None] = list(joining)
-            last = self._choose(logits, ids)
+            last = self._choose(logits, ids, own, states)
             rows = [r for r, i in enumerate(ids) if i is not None]
             if rows:
                 index = torch.tensor(rows, device=self.model.device)
@@ -241,8 +270,9 @@ class _Decoder:
         tokens = self.tokens[i]
         return tokens[-1] == self.eos_id or len(tokens) >= self.max_new_tokens
 
-    def _choose(self, logits, ids: list[int | None]):
-        """Greedy next tokens; appends each live row's token to its reply and marks finished rows (id None)."""
+    def _choose(self, logits, ids: list[int | None], own, states):
+        """Greedy next tokens; appends each live row's token to its reply and marks finished rows (id None), keeping
+        their states when asked to. own: the rows' own mask; states: per layer their own (keys, values)."""
         chosen = logits.float().argmax(-1)  # as generate does; argmax runs about twice as fast on fp32 as on bf16
         for r, token in enumerate(chosen.tolist()):
             i = ids[r]
@@ -251,24 +281,52 @@ class _Decoder:
             self.tokens.setdefault(i, []).append(token)
             if self._done(i):
                 ids[r] = None
+                if self.keep:
+                    self._keep(i, own[r], [(keys[r], values[r]) for keys, values in states])
         return chosen
 
-    def _prefill(self, suffixes: list[list[int]]):
-        """Per-layer own (keys, values), own mask, next positions and last logits of these suffixes, right-aligned."""
-        device, rows, width = self.model.device, len(suffixes), max(len(s) for s in suffixes)
+    def _keep(self, i: int, own, states) -> None:
+        """Prompt i's Kept: its prompt and reply but the last token (never fed back), and the states of their own
+        positions, the columns its mask shows (in order; padding may sit between reused and new ones)."""
+        tokens = self.prompts[i] + self.tokens[i][:-1]
+        columns = own.nonzero()[:, 0][:len(tokens) - self.prefix_len]
+        dtype = self.model.dtype  # the model's own precision: a bf16 model's keys are bf16 numbers, kept exactly
+        self.kept[i] = Kept(tokens, self.prefix_len, [(keys[:, columns].to(dtype), values[:, columns].to(dtype))
+                                                      for keys, values in states])
+
+    def _prefill(self, joining: list[int]):
+        """Per-layer own (keys, values), own mask, next positions and last logits of these prompts after the shared
+        prefix. Own columns: first the reused positions (from `earlier`), right-aligned, then the tokens to compute,
+        right-aligned, with padding before each group that the mask hides."""
+        device, prefix_len, rows = self.model.device, self.prefix_len, len(joining)
+        reused = [self.reusable(i) for i in joining]
+        suffixes = [self.prompts[i][prefix_len + a:] for i, a in zip(joining, reused)]
+        before, width = max(reused), max(len(s) for s in suffixes)
         ids = torch.full((rows, width), self.pad_id, dtype=torch.long, device=device)
-        mask = torch.zeros((rows, self.prefix_len + width), dtype=torch.long, device=device)
-        mask[:, :self.prefix_len] = 1
-        for r, suffix in enumerate(suffixes):
+        mask = torch.zeros((rows, prefix_len + before + width), dtype=torch.long, device=device)
+        mask[:, :prefix_len] = 1
+        for r, (suffix, a) in enumerate(zip(suffixes, reused)):
             ids[r, width - len(suffix):] = torch.tensor(suffix, device=device)
-            mask[r, self.prefix_len + width - len(suffix):] = 1
+            mask[r, prefix_len + before - a:prefix_len + before] = 1
+            mask[r, prefix_len + before + width - len(suffix):] = 1
         # Positions count real tokens only, as transformers' generate derives them from the attention mask.
-        positions = (mask.cumsum(-1) - 1)[:, self.prefix_len:].clamp(min=0)
-        cache = _OwnCache(self.model, rows, self.prefix_len, width)
+        positions = (mask.cumsum(-1) - 1)[:, prefix_len + before:].clamp(min=0)
+        cache = _OwnCache(self.model, rows, prefix_len, before + width)
+        if before:
+            for layer in cache.layers:
+                layer.write(0, rows, before, None, None)  # padding first; rows that reuse nothing keep it
+            for r, (i, a) in enumerate(zip(joining, reused)):
+                if a:
+                    kept = self.earlier[i]
+                    skip = prefix_len - kept.start  # kept positions that this call's (longer) shared prefix covers
+                    for layer, (keys, values) in zip(cache.layers, kept.states):
+                        layer.write(r, r + 1, before - a, keys[None, :, skip:skip + a], values[None, :, skip:skip + a])
+            for layer in cache.layers:
+                layer.fill(before)
         logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
                             logits_to_keep=1, **{self.cache_arg: cache, "shared_prefix": self.prefix_kv}).logits
         states = [(layer.keys, layer.values) for layer in cache.layers]
-        return states, mask[:, self.prefix_len:], positions[:, -1] + 1, logits[:, -1]
+        return states, mask[:, prefix_len:], positions[:, -1] + 1, logits[:, -1]
 
     def _merge(self, parts) -> None:
         """One batch from parts of (ids, per-layer own (keys, values), own mask, next positions, last tokens), each
@@ -331,12 +389,13 @@ class _OwnLayer(DynamicLayer):
         return self.keys, self.values
 
     def write(self, start: int, end: int, pad: int, keys, values) -> None:
-        """Rows start:end get these own keys and values after `pad` columns of zeros (masked, but they must be finite:
-        a masked column's weight is 0, and 0 times a NaN left in empty room would still be NaN)."""
+        """Rows start:end get these own keys and values (None: none) after `pad` columns of zeros (masked, but they
+        must be finite: a masked column's weight is 0, and 0 times a NaN left in empty room would still be NaN)."""
         self.room_keys[start:end, :, :pad] = 0
         self.room_values[start:end, :, :pad] = 0
-        self.room_keys[start:end, :, pad:pad + keys.shape[2]] = keys
-        self.room_values[start:end, :, pad:pad + values.shape[2]] = values
+        if keys is not None:  # None: padding only
+            self.room_keys[start:end, :, pad:pad + keys.shape[2]] = keys
+            self.room_values[start:end, :, pad:pad + values.shape[2]] = values
 
     def fill(self, length: int) -> None:
         """The rows written with `write` now hold `length` own positions."""

@@ -111,6 +111,34 @@ def test_shared_prefix_runs_once_and_the_batch_stays_full(stopping_model_dir):
     assert len(decode_rows) < batch_by_batch
 
 
+def _prefill_tokens(model) -> list[int]:
+    """Records rows x width of each call that runs more than one token per row (prefills) on `model`."""
+    calls, forward = [], model.model.forward
+    model.model.forward = lambda *args, **kwargs: (kwargs["input_ids"].shape[1] > 1 and calls.append(
+        kwargs["input_ids"].numel())) or forward(*args, **kwargs)
+    return calls
+
+
+def test_a_later_turn_computes_only_its_new_tokens_and_still_gives_plain_replies(stopping_model_dir):
+    """Called with keys, the engine keeps each conversation's keys and values: the next turn (the same messages, the
+    reply, a new message) prefills only what follows, and its replies are still plain generation's."""
+    config = GenerationConfig(max_new_tokens=20, batch_size=5)
+    keyed, unkeyed, plain = (load_model(str(stopping_model_dir), precision="fp32", engine=engine)
+                             for engine in ("prefix", "prefix", "plain"))
+    conversations = _many_conversations() + OWN_SYSTEM
+    keys = [f"case-{i}" for i in range(len(conversations))]
+    for turn, message in enumerate(["and then?", "undo that " * 3, "ok"]):
+        keyed_calls, unkeyed_calls = _prefill_tokens(keyed), _prefill_tokens(unkeyed)
+        got = keyed.generate(conversations, config, keys=keys)
+        assert [r.text for r in got] == [r.text for r in unkeyed.generate(conversations, config)]
+        assert [r.text for r in got] == [r.text for r in plain.generate(conversations, config)]
+        if turn:  # the earlier turns were kept (a random model's replies re-tokenize only in part: not all of them)
+            assert sum(keyed_calls) < sum(unkeyed_calls) * 3 / 4
+        conversations = [c + [{"role": "assistant", "content": r.text}, {"role": "user", "content": message}]
+                         for c, r in zip(conversations, got)]
+    assert keyed._kept.keys() == set(keys)  # only the last call's conversations are kept
+
+
 def test_shared_prefix_length_leaves_each_prompt_a_token_of_its_own():
     assert shared_prefix_length([[1, 2, 3, 4], [1, 2, 3, 5, 6]]) == 3
     assert shared_prefix_length([[1, 2, 3], [1, 2, 3]]) == 2
