@@ -1,5 +1,6 @@
 """Red-team generation speed of the Hugging Face backend: the `plain` engine (transformers' generate, batched) vs the
-`prefix` engine (shared system prompt computed once, finished rows leave the batch), on the built-in test split.
+`prefix` engine (shared system prompt computed once, batch kept full, later turns computing only their new tokens),
+on the built-in test split.
 
     .venv/bin/python benchmarks/bench_backend.py                        # all 420 test cases, ~15 minutes on 2 cores
     .venv/bin/python benchmarks/bench_backend.py --limit 32             # a quick look

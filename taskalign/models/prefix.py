@@ -6,7 +6,9 @@ that prefix again for every row of every batch. Here its keys and values are com
 suffix and reply run through the model, attending to the one copy of the prefix. Decoding is continuous: a row that
 emits EOS stops counting at once, and when a quarter of the batch has finished, the finished rows are dropped and
 the next waiting prompts are prefilled and merged into the running batch, so decoding steps keep `batch_size` rows
-busy instead of running out a batch with a few long replies.
+busy instead of running out a batch with a few long replies. Asked to (`keep`), it also returns each row's own keys
+and values; given back with the conversation's next turn (`earlier`), which repeats that prompt and reply, only the
+new message's tokens are computed.
 
     from taskalign.models.prefix import greedy_generate
     outputs = greedy_generate(model, [ids_a, ids_b], max_new_tokens=80, eos_id=2, pad_id=2, batch_size=32)
@@ -186,9 +188,10 @@ class _Decoder:
     """The running batch: one row per prompt being answered, plus finished rows not yet dropped.
 
     All rows are right-aligned: each row's own part (prompt suffix, then reply) ends in the last column of the own
-    keys and values, padding sits between the shared prefix and the row's suffix, the attention mask hides it, and
-    each row keeps its own position ids. Rows that started at different times therefore decode together, and
-    merging two groups only needs the shorter one's own part left-padded to the longer one's length.
+    keys and values; padding sits before a row's suffix (and between its reused and newly computed positions), the
+    attention mask hides it, and each row keeps its own position ids. Rows that started at different times therefore
+    decode together, and merging two groups only needs the shorter one's own part left-padded to the longer one's
+    length.
     A finished row stays (computing one wasted token per step) until a quarter of the rows have finished: dropping
     a row copies the whole cache, which costs more than a few idle rows."""
 

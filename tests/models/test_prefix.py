@@ -53,8 +53,8 @@ def test_adapter_is_applied_by_the_prefix_engine(lively_model_dir, lora_dir, con
 
 def _many_conversations() -> list[list[dict]]:
     """More conversations than a small batch holds, with prompts of very different lengths."""
-    texts = ["hi", "x", "ok", "list my tasks", "what is due today?", "delete task t1 " * 9, "create a task to buy milk " * 4,
-             "rename project alpha to beta", "remind me at 5", "show done tasks", "move t3 to friday " * 3, "help",
+    texts = ["hi", "x", "ok", "list my tasks", "what is due today?", "delete task t1 " * 9,
+             "create a task to buy milk " * 4, "rename project alpha to beta", "remind me at 5", "show done tasks", "move t3 to friday " * 3, "help",
              "undo", "assign t9 to bob and t4 to alice", "archive everything older than a week " * 2, "thanks!"]
     return [[{"role": "system", "content": "You are TaskMaster."}, {"role": "user", "content": text}] for text in texts]
 
