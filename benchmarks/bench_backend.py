@@ -58,9 +58,9 @@ def run_engines(model, cases: list[dict], gen, engines: tuple[str, ...]) -> dict
 
     ordered = sorted(cases, key=lambda c: (len(c["turns"]), len(" ".join(c["turns"]))))  # the runner's order
     results = {e: {"transcripts": [], "seconds": 0.0} for e in engines}
-    size = chunk_size("embedded", gen.batch_size, concurrency=1)
-    for start in range(0, len(ordered), size):
-        chunk = ordered[start:start + size]
+    cases_per_chunk = chunk_size("embedded", gen.batch_size, concurrency=1)
+    for start in range(0, len(ordered), cases_per_chunk):
+        chunk = ordered[start:start + cases_per_chunk]
         for engine in engines:
             name, _, size = engine.partition("@")
             model.engine = name
