@@ -1,5 +1,6 @@
 """Red-team generation speed of the Hugging Face backend: the `plain` engine (transformers' generate, batched) vs the
-`prefix` engine (shared system prompt computed once, finished rows leave the batch), on the built-in test split.
+`prefix` engine (shared system prompt computed once, batch kept full, later turns computing only their new tokens),
+on the built-in test split.
 
     .venv/bin/python benchmarks/bench_backend.py                        # all 420 test cases, ~15 minutes on 2 cores
     .venv/bin/python benchmarks/bench_backend.py --limit 32             # a quick look
@@ -53,12 +54,13 @@ def run_engines(model, cases: list[dict], gen, engines: tuple[str, ...]) -> dict
     moves when only the batching changes)."""
     from dataclasses import replace
 
-    from taskalign.redteam.runner import generate_chunk
+    from taskalign.redteam.runner import chunk_size, generate_chunk
 
     ordered = sorted(cases, key=lambda c: (len(c["turns"]), len(" ".join(c["turns"]))))  # the runner's order
     results = {e: {"transcripts": [], "seconds": 0.0} for e in engines}
-    for start in range(0, len(ordered), gen.batch_size):
-        chunk = ordered[start:start + gen.batch_size]
+    cases_per_chunk = chunk_size("embedded", gen.batch_size, concurrency=1)
+    for start in range(0, len(ordered), cases_per_chunk):
+        chunk = ordered[start:start + cases_per_chunk]
         for engine in engines:
             name, _, size = engine.partition("@")
             model.engine = name

@@ -5,7 +5,8 @@
     model.generate([[{"role": "system", "content": "..."}, {"role": "user", "content": "hi"}]])
     load_model("embedded", engine="prefix") # the shared system prompt computed once (see below)
 
-Two engines: `prefix` computes the system prompt the conversations share once and drops finished rows from the batch
+Two engines: `prefix` computes the system prompt the conversations share once, keeps its batch full from the waiting
+prompts, and, given `keys` (the runner passes case ids), computes only the new tokens of a conversation's next turn
 (taskalign.models.prefix); `plain` runs transformers' generate on left-padded whole prompts, and also serves sampling
 (temperature > 0) and models whose attention prefix cannot replace. The default, `auto`, is `prefix` for fp32 weights
 (same replies as `plain`, faster) and `plain` for bf16 weights (there `prefix` is faster too, but its replies moved
@@ -147,13 +148,16 @@ class HFModel(ChatModel):
         if engine == "auto":  # measured on the red-team test split: docs/performance.md
             engine = "prefix" if self.model.dtype == torch.float32 else "plain"
         self.engine = engine
+        # `prefix` engine: each conversation's keys and values from the last call, by its key, so that its next turn
+        # (the same prompt and reply, then a new message) computes only the new tokens.
+        self._kept: dict = {}
 
     def generate(self, conversations, config=GenerationConfig(), keys=None):
         if self.engine == "prefix" and config.temperature <= 0:
             from taskalign.models.prefix import supported
 
             if supported(self.model):
-                return self._generate_prefixed(conversations, config)
+                return self._generate_prefixed(conversations, config, keys)
         # Similar lengths in one batch waste less compute on padding; results are put back in input order.
         order = sorted(range(len(conversations)), key=lambda i: len(str(conversations[i])))
         replies: list[Reply | None] = [None] * len(conversations)
@@ -164,7 +168,7 @@ class HFModel(ChatModel):
                 replies[i] = reply
         return replies
 
-    def _generate_prefixed(self, conversations, config):
+    def _generate_prefixed(self, conversations, config, keys=None):
         from taskalign.models.prefix import greedy_generate
 
         prompts = [self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
@@ -176,10 +180,15 @@ class HFModel(ChatModel):
             groups.setdefault(str(conversation[:1]), []).append(i)
         replies: list[Reply | None] = [None] * len(conversations)
         eos = self.tokenizer.eos_token_id
+        earlier, self._kept = self._kept, {}  # only the last call's conversations can continue (memory)
         for members in groups.values():
             outputs = greedy_generate(self.model, [ids[i] for i in members], config.max_new_tokens, eos,
-                                      self.tokenizer.pad_token_id, config.batch_size)
+                                      self.tokenizer.pad_token_id, config.batch_size,
+                                      earlier=[earlier.get(keys[i]) for i in members] if keys else None,
+                                      keep=keys is not None)
             for i, out in zip(members, outputs):
+                if keys and out.kept:
+                    self._kept[keys[i]] = out.kept
                 if out.error:
                     replies[i] = Reply.failed(out.error)
                     continue
@@ -217,7 +226,7 @@ class HFModel(ChatModel):
         return replies
 
     def close(self):
-        self.model = None
+        self.model, self._kept = None, {}
 
 
 def _length_to_eos(row, eos_id: int) -> int:

@@ -1,15 +1,21 @@
-"""Greedy decoding that computes a shared prompt prefix once: the `prefix` engine of the Hugging Face backend.
+"""Greedy decoding that computes a shared prompt prefix once and keeps its batch full: the `prefix` engine of the
+Hugging Face backend.
 
 Every red-team prompt starts with the same long system prompt (about 160 of its ~190 tokens). Plain `generate` runs
-that prefix again for every row of every batch. Here its keys and values are computed once, copied across the batch,
-and only each row's own suffix and reply run through the model; a row leaves the batch as soon as it emits EOS, so
-rows with long replies do not make the finished ones keep computing padding.
+that prefix again for every row of every batch. Here its keys and values are computed once, and only each row's own
+suffix and reply run through the model, attending to the one copy of the prefix. Decoding is continuous: a row that
+emits EOS stops counting at once, and when a quarter of the batch has finished, the finished rows are dropped and
+the next waiting prompts are prefilled and merged into the running batch, so decoding steps keep `batch_size` rows
+busy instead of running out a batch with a few long replies. Asked to (`keep`), it also returns each row's own keys
+and values; given back with the conversation's next turn (`earlier`), which repeats that prompt and reply, only the
+new message's tokens are computed.
 
     from taskalign.models.prefix import greedy_generate
     outputs = greedy_generate(model, [ids_a, ids_b], max_new_tokens=80, eos_id=2, pad_id=2, batch_size=32)
 
 The maths is that of plain greedy generation; only the order of floating-point sums differs (the prefix runs at
-batch 1 and without padding), so in bf16 a near-tie may go the other way, as it already does between batch sizes.
+batch 1, rows meet other rows and other padding), so in bf16 a near-tie may go the other way, as it already does
+between batch sizes. In fp32 the replies are plain generation's (tests/models/test_prefix.py).
 """
 
 import inspect
@@ -26,11 +32,22 @@ ATTENTION = "taskalign_shared_prefix"
 
 
 @dataclass
+class Kept:
+    """What a finished row leaves for a later prompt that continues its conversation (the next turn repeats this
+    prompt and reply, then adds a message): the tokens that ran through the model (the prompt, then the reply but its
+    last token) and, per layer, the keys and values of those from position `start` on, (kv_heads, positions, dim)."""
+    tokens: list[int]
+    start: int
+    states: list[tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass
 class Output:
     tokens: list[int]          # generated ids, up to and including EOS when the row stopped
     stopped: bool              # emitted EOS (else it ran to max_new_tokens)
-    seconds: float             # time of its batch divided by the rows in it
+    seconds: float             # its share of the time of the model calls it took part in
     error: str | None = None
+    kept: Kept | None = None   # with keep=True
 
 
 def shared_prefix_length(prompts: list[list[int]]) -> int:
@@ -46,29 +63,40 @@ def shared_prefix_length(prompts: list[list[int]]) -> int:
 
 
 def greedy_generate(model, prompts: list[list[int]], max_new_tokens: int, eos_id: int, pad_id: int,
-                    batch_size: int) -> list[Output]:
+                    batch_size: int, earlier: list[Kept | None] | None = None, keep: bool = False) -> list[Output]:
     """One Output per prompt, in order. Prompts are token ids (chat template applied); every prompt sharing a prefix
-    with the others is what makes this fast, but any mix of prompts gives the same greedy replies."""
+    with the others is what makes this fast, but any mix of prompts gives the same greedy replies. Pass all prompts
+    of a call at once: at most `batch_size` rows decode together, and waiting prompts fill the places of finished ones.
+    keep: each Output also holds its row's keys and values (Kept); passed back in `earlier` (one per prompt, or None)
+    with the next turn's prompts, the tokens a prompt shares with its Kept are not computed again."""
     _use_shared_prefix_attention(model)
     outputs: list[Output | None] = [None] * len(prompts)
     with torch.inference_mode():
         prefix_len = shared_prefix_length(prompts)
-        prefix_kv = _prefix_states(model, prompts[0][:prefix_len])
-        # Similar suffix lengths in one batch: less padding to compute.
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-        for start in range(0, len(order), max(1, batch_size)):
-            idx = order[start:start + max(1, batch_size)]
-            began = time.perf_counter()
+        decoder = _Decoder(model, _prefix_states(model, prompts[0][:prefix_len]), prefix_len, max_new_tokens, eos_id,
+                           pad_id, prompts, earlier or [None] * len(prompts), keep)
+        # Fewest tokens to prefill first (pop() takes from the end): rows that join together have similar suffix
+        # lengths, so their prefill computes little padding.
+        waiting = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) - decoder.reusable(i), reverse=True)
+        size = max(1, batch_size)
+        while waiting or decoder.ids:
+            joining, running, began = [], decoder.live_ids(), time.perf_counter()
             try:
-                rows = _decode_batch(model, prefix_kv, prefix_len, [prompts[i][prefix_len:] for i in idx],
-                                     max_new_tokens, eos_id, pad_id)
-            except RuntimeError as exc:  # e.g. out of memory: every reply of the batch is an error, not a refusal
-                for i in idx:
+                if decoder.should_rebuild():
+                    joining = [waiting.pop() for _ in range(min(len(waiting), size - decoder.live))]
+                    decoder.rebuild(joining)
+                else:
+                    decoder.step()
+            except RuntimeError as exc:  # e.g. out of memory: the replies being generated are errors, not refusals
+                for i in running + joining:
                     outputs[i] = Output([], False, 0.0, f"generation failed: {str(exc)[:200]}")
+                decoder.drop_all()
                 continue
-            seconds = (time.perf_counter() - began) / len(idx)
-            for i, tokens in zip(idx, rows):
-                outputs[i] = Output(tokens, bool(tokens) and tokens[-1] == eos_id, seconds)
+            decoder.charge(time.perf_counter() - began, running + joining)
+        for i, tokens in decoder.tokens.items():
+            if outputs[i] is None:
+                outputs[i] = Output(tokens, bool(tokens) and tokens[-1] == eos_id, decoder.seconds[i],
+                                    kept=decoder.kept.get(i))
     return outputs
 
 
@@ -156,44 +184,176 @@ def _kv_shape(model) -> tuple[int, int, int]:
     return config.num_hidden_layers, kv_heads, head_dim
 
 
-def _decode_batch(model, prefix_kv, prefix_len: int, suffixes: list[list[int]], max_new_tokens: int, eos_id: int,
-                  pad_id: int) -> list[list[int]]:
-    device, rows, width = model.device, len(suffixes), max(len(s) for s in suffixes)
-    # Padding goes between the prefix and each suffix, so every row's last prompt token is in the last column.
-    ids = torch.full((rows, width), pad_id, dtype=torch.long, device=device)
-    mask = torch.zeros((rows, prefix_len + width), dtype=torch.long, device=device)
-    mask[:, :prefix_len] = 1
-    for r, suffix in enumerate(suffixes):
-        ids[r, width - len(suffix):] = torch.tensor(suffix, device=device)
-        mask[r, prefix_len + width - len(suffix):] = 1
-    # Positions count real tokens only, as transformers' generate derives them from the attention mask.
-    positions = (mask.cumsum(-1) - 1)[:, prefix_len:].clamp(min=0)
-    cache = _OwnCache(model, rows, prefix_len, width + max_new_tokens)
-    cache_arg = {_cache_argument(model): cache, "shared_prefix": prefix_kv}
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
-                   **cache_arg).logits[:, -1]
-    next_position = positions[:, -1] + 1
-    live = list(range(rows))  # batch row -> suffix index, for the rows still generating
-    tokens: list[list[int]] = [[] for _ in suffixes]
-    for step in range(max_new_tokens):
+class _Decoder:
+    """The running batch: one row per prompt being answered, plus finished rows not yet dropped.
+
+    All rows are right-aligned: each row's own part (prompt suffix, then reply) ends in the last column of the own
+    keys and values; padding sits before a row's suffix (and between its reused and newly computed positions), the
+    attention mask hides it, and each row keeps its own position ids. Rows that started at different times therefore
+    decode together, and merging two groups only needs the shorter one's own part left-padded to the longer one's
+    length.
+    A finished row stays (computing one wasted token per step) until a quarter of the rows have finished: dropping
+    a row copies the whole cache, which costs more than a few idle rows."""
+
+    def __init__(self, model, prefix_kv, prefix_len: int, max_new_tokens: int, eos_id: int, pad_id: int,
+                 prompts: list[list[int]], earlier: list[Kept | None], keep: bool):
+        self.model, self.prefix_kv, self.prefix_len = model, prefix_kv, prefix_len
+        self.max_new_tokens, self.eos_id, self.pad_id = max_new_tokens, eos_id, pad_id
+        self.prompts, self.earlier, self.keep = prompts, earlier, keep
+        self.cache_arg = _cache_argument(model)
+        self.tokens: dict[int, list[int]] = {}    # prompt index -> reply tokens so far
+        self.seconds: dict[int, float] = {}       # prompt index -> its share of the time of the calls it took part in
+        self.kept: dict[int, Kept] = {}           # prompt index -> its finished row's states, with keep=True
+        self.drop_all()
+
+    def drop_all(self) -> None:
+        self.ids: list[int | None] = []           # batch row -> prompt index; None once the row finished
+        self.cache = self.mask = self.position = self.last = None
+
+    @property
+    def live(self) -> int:
+        return sum(i is not None for i in self.ids)
+
+    def live_ids(self) -> list[int]:
+        return [i for i in self.ids if i is not None]
+
+    def should_rebuild(self) -> bool:
+        """Whether to drop the finished rows now (and let waiting prompts in): once a quarter of the rows finished."""
+        return 4 * (len(self.ids) - self.live) >= len(self.ids)
+
+    def reusable(self, i: int) -> int:
+        """How many of prompt i's own positions (after the shared prefix) its Kept holds: the tokens both share, but
+        the prompt's last, whose logits choose the first reply token."""
+        kept, prompt = self.earlier[i], self.prompts[i]
+        if kept is None or kept.start > self.prefix_len:  # the positions before `start` are not in it
+            return 0
+        same, limit = 0, min(len(prompt) - 1, len(kept.tokens))
+        while same < limit and prompt[same] == kept.tokens[same]:
+            same += 1
+        return max(0, same - self.prefix_len)
+
+    def charge(self, seconds: float, rows: list[int]) -> None:
+        """Share the time of one step or rebuild among the rows it computed for."""
+        for i in rows:
+            self.seconds[i] = self.seconds.get(i, 0.0) + seconds / len(rows)
+
+    def step(self) -> None:
+        """One decoding step for every row, finished ones included (their token is ignored)."""
+        self.mask = torch.cat([self.mask, self.mask.new_ones((len(self.ids), 1))], dim=1)
+        logits = self.model(input_ids=self.last[:, None], attention_mask=self.mask, position_ids=self.position[:, None],
+                            use_cache=True, **{self.cache_arg: self.cache, "shared_prefix": self.prefix_kv}).logits
+        self.position = self.position + 1
+        self.last = self._choose(logits[:, -1], self.ids, self.mask[:, self.prefix_len:],
+                                 [(layer.keys, layer.values) for layer in self.cache.layers])
+
+    def rebuild(self, joining: list[int]) -> None:
+        """Drop the finished rows, prefill the `joining` prompts' suffixes and merge them into the batch."""
+        keep = [r for r, i in enumerate(self.ids) if i is not None]
+        parts = []
+        if keep:
+            index = torch.tensor(keep, device=self.model.device)
+            own = self.mask[index, self.prefix_len:]
+            # Leading columns that no kept row sees (padding, or the tokens of rows that left) go.
+            first = int(own.any(0).nonzero()[0])
+            parts.append(([self.ids[r] for r in keep], [(layer.keys[index, :, first:], layer.values[index, :, first:])
+                                                         for layer in self.cache.layers],
+                          own[:, first:], self.position[index], self.last[index]))
+        if joining:
+            states, own, position, logits = self._prefill(joining)
+            ids: list[int | None] = list(joining)
+            last = self._choose(logits, ids, own, states)
+            rows = [r for r, i in enumerate(ids) if i is not None]
+            if rows:
+                index = torch.tensor(rows, device=self.model.device)
+                parts.append(([ids[r] for r in rows], [(k[index], v[index]) for k, v in states], own[index],
+                              position[index], last[index]))
+        self._merge(parts)
+
+    def _done(self, i: int) -> bool:
+        tokens = self.tokens[i]
+        return tokens[-1] == self.eos_id or len(tokens) >= self.max_new_tokens
+
+    def _choose(self, logits, ids: list[int | None], own, states):
+        """Greedy next tokens; appends each live row's token to its reply and marks finished rows (id None), keeping
+        their states when asked to. own: the rows' own mask; states: per layer their own (keys, values)."""
         chosen = logits.float().argmax(-1)  # as generate does; argmax runs about twice as fast on fp32 as on bf16
-        keep = []
         for r, token in enumerate(chosen.tolist()):
-            tokens[live[r]].append(token)
-            if token != eos_id:
-                keep.append(r)
-        if not keep or step == max_new_tokens - 1:
-            break
-        if len(keep) < len(live):  # finished rows leave the batch (and the cache) instead of computing padding
-            index = torch.tensor(keep, device=device)
-            cache.batch_select_indices(index)
-            mask, chosen, next_position = mask[index], chosen[index], next_position[index]
-            live = [live[r] for r in keep]
-        mask = torch.cat([mask, mask.new_ones((len(live), 1))], dim=1)
-        logits = model(input_ids=chosen[:, None], attention_mask=mask, position_ids=next_position[:, None],
-                       use_cache=True, **cache_arg).logits[:, -1]
-        next_position = next_position + 1
-    return tokens
+            i = ids[r]
+            if i is None:
+                continue
+            self.tokens.setdefault(i, []).append(token)
+            if self._done(i):
+                ids[r] = None
+                if self.keep:
+                    self._keep(i, own[r], [(keys[r], values[r]) for keys, values in states])
+        return chosen
+
+    def _keep(self, i: int, own, states) -> None:
+        """Prompt i's Kept: its prompt and reply but the last token (never fed back), and the states of their own
+        positions, the columns its mask shows (in order; padding may sit between reused and new ones)."""
+        tokens = self.prompts[i] + self.tokens[i][:-1]
+        columns = own.nonzero()[:, 0][:len(tokens) - self.prefix_len]
+        dtype = self.model.dtype  # the model's own precision: a bf16 model's keys are bf16 numbers, kept exactly
+        self.kept[i] = Kept(tokens, self.prefix_len, [(keys[:, columns].to(dtype), values[:, columns].to(dtype))
+                                                      for keys, values in states])
+
+    def _prefill(self, joining: list[int]):
+        """Per-layer own (keys, values), own mask, next positions and last logits of these prompts after the shared
+        prefix. Own columns: first the reused positions (from `earlier`), right-aligned, then the tokens to compute,
+        right-aligned, with padding before each group that the mask hides."""
+        device, prefix_len, rows = self.model.device, self.prefix_len, len(joining)
+        reused = [self.reusable(i) for i in joining]
+        suffixes = [self.prompts[i][prefix_len + a:] for i, a in zip(joining, reused)]
+        before, width = max(reused), max(len(s) for s in suffixes)
+        ids = torch.full((rows, width), self.pad_id, dtype=torch.long, device=device)
+        mask = torch.zeros((rows, prefix_len + before + width), dtype=torch.long, device=device)
+        mask[:, :prefix_len] = 1
+        for r, (suffix, a) in enumerate(zip(suffixes, reused)):
+            ids[r, width - len(suffix):] = torch.tensor(suffix, device=device)
+            mask[r, prefix_len + before - a:prefix_len + before] = 1
+            mask[r, prefix_len + before + width - len(suffix):] = 1
+        # Positions count real tokens only, as transformers' generate derives them from the attention mask.
+        positions = (mask.cumsum(-1) - 1)[:, prefix_len + before:].clamp(min=0)
+        cache = _OwnCache(self.model, rows, prefix_len, before + width)
+        if before:
+            for layer in cache.layers:
+                layer.write(0, rows, before, None, None)  # padding first; rows that reuse nothing keep it
+            for r, (i, a) in enumerate(zip(joining, reused)):
+                if a:
+                    kept = self.earlier[i]
+                    skip = prefix_len - kept.start  # kept positions that this call's (longer) shared prefix covers
+                    for layer, (keys, values) in zip(cache.layers, kept.states):
+                        layer.write(r, r + 1, before - a, keys[None, :, skip:skip + a], values[None, :, skip:skip + a])
+            for layer in cache.layers:
+                layer.fill(before)
+        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                            logits_to_keep=1, **{self.cache_arg: cache, "shared_prefix": self.prefix_kv}).logits
+        states = [(layer.keys, layer.values) for layer in cache.layers]
+        return states, mask[:, prefix_len:], positions[:, -1] + 1, logits[:, -1]
+
+    def _merge(self, parts) -> None:
+        """One batch from parts of (ids, per-layer own (keys, values), own mask, next positions, last tokens), each
+        part's own columns right-aligned; the room allows every row its remaining reply tokens."""
+        if not parts:
+            self.drop_all()
+            return
+        length = max(own.shape[1] for _, _, own, _, _ in parts)
+        rows = sum(len(ids) for ids, *_ in parts)
+        self.cache = _OwnCache(self.model, rows, self.prefix_len, length + self.max_new_tokens)
+        self.mask = torch.zeros((rows, self.prefix_len + length), dtype=torch.long, device=self.model.device)
+        self.mask[:, :self.prefix_len] = 1
+        start = 0
+        for ids, states, own, _, _ in parts:
+            end, pad = start + len(ids), length - own.shape[1]
+            for layer, (keys, values) in zip(self.cache.layers, states):
+                layer.write(start, end, pad, keys, values)
+            self.mask[start:end, self.prefix_len + pad:] = own
+            start = end
+        for layer in self.cache.layers:
+            layer.fill(length)
+        self.ids = [i for ids, *_ in parts for i in ids]
+        self.position = torch.cat([position for *_, position, _ in parts])
+        self.last = torch.cat([last for *_, last in parts])
 
 
 class _OwnCache(Cache):
@@ -231,9 +391,19 @@ class _OwnLayer(DynamicLayer):
         self._views()
         return self.keys, self.values
 
+    def write(self, start: int, end: int, pad: int, keys, values) -> None:
+        """Rows start:end get these own keys and values (None: none) after `pad` columns of zeros (masked, but they
+        must be finite: a masked column's weight is 0, and 0 times a NaN left in empty room would still be NaN)."""
+        self.room_keys[start:end, :, :pad] = 0
+        self.room_values[start:end, :, :pad] = 0
+        if keys is not None:  # None: padding only
+            self.room_keys[start:end, :, pad:pad + keys.shape[2]] = keys
+            self.room_values[start:end, :, pad:pad + values.shape[2]] = values
+
+    def fill(self, length: int) -> None:
+        """The rows written with `write` now hold `length` own positions."""
+        self.length = length
+        self._views()
+
     def get_seq_length(self) -> int:
         return self.prefix_len + self.length
-
-    def batch_select_indices(self, indices) -> None:
-        self.room_keys, self.room_values = self.room_keys[indices], self.room_values[indices]
-        self._views()

@@ -122,6 +122,17 @@ def _progress() -> Progress:
                     TextColumn("eta"), TimeRemainingColumn())
 
 
+LOCAL_CHUNK_BATCHES = 4  # a local model's chunk holds this many batches (see chunk_size)
+
+
+def chunk_size(model: str, batch_size: int, concurrency: int) -> int:
+    """Cases per chunk, the unit that is generated (all turns) and then appended to the transcripts. An endpoint gets
+    two requests per parallel connection. A local model gets several batches: the `prefix` engine keeps its batch
+    full from the waiting prompts, which needs more prompts than one batch holds, above all in the later turns of
+    multi-turn cases; a killed run loses at most one chunk (docs/performance.md)."""
+    return concurrency * 2 if model.startswith("openai:") else batch_size * LOCAL_CHUNK_BATCHES
+
+
 def _generate_all(config: RedteamConfig, todo: list[dict], out: Path, model=None) -> None:
     """Generate the unfinished cases in chunks; each finished case is appended (and fsynced) before the next chunk,
     and so is the chunk's time (timing.jsonl), so the time of an attempt that gets killed still counts."""
@@ -133,7 +144,7 @@ def _generate_all(config: RedteamConfig, todo: list[dict], out: Path, model=None
     system = conversation.system_for(config.system_prompt, domain)
     gen = GenerationConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=config.seed,
                            batch_size=config.batch_size)
-    chunk = config.concurrency * 2 if config.model.startswith("openai:") else config.batch_size
+    chunk = chunk_size(config.model, config.batch_size, config.concurrency)
     # Cases with similar turn counts and lengths share a chunk, so batches waste little on padding.
     todo = sorted(todo, key=lambda c: (len(c["turns"]), len(" ".join(c["turns"]))))
     attempt = datetime.now(timezone.utc).isoformat(timespec="milliseconds")

@@ -1,5 +1,5 @@
-"""The `prefix` engine of the Hugging Face backend (shared system prompt computed once, finished rows leave the batch)
-against transformers' own greedy generation (`plain`), on tiny random Llamas; and the CPU thread rule.
+"""The `prefix` engine of the Hugging Face backend (shared system prompt computed once, waiting prompts take the places
+of finished rows) against transformers' own greedy generation (`plain`), on tiny random Llamas; and the CPU thread rule.
 
     .venv/bin/python -m pytest tests/models/test_prefix.py -q
 """
@@ -51,23 +51,92 @@ def test_adapter_is_applied_by_the_prefix_engine(lively_model_dir, lora_dir, con
     assert adapted == _replies(plain, conversations, max_new_tokens=12)
 
 
-def test_shared_prefix_runs_once_and_finished_rows_leave_the_batch(stopping_model_dir, conversations):
-    """What makes the engine fast, counted at the model's input: prompt tokens run and rows per decoding step."""
+def _many_conversations() -> list[list[dict]]:
+    """More conversations than a small batch holds, with prompts of very different lengths."""
+    texts = ["hi", "x", "ok", "list my tasks", "what is due today?", "delete task t1 " * 9,
+             "create a task to buy milk " * 4, "rename project alpha to beta", "remind me at 5", "show done tasks", "move t3 to friday " * 3, "help",
+             "undo", "assign t9 to bob and t4 to alice", "archive everything older than a week " * 2, "thanks!"]
+    return [[{"role": "system", "content": "You are TaskMaster."}, {"role": "user", "content": text}] for text in texts]
+
+
+@pytest.mark.parametrize("batch_size", [2, 5])
+def test_waiting_prompts_fill_finished_rows_with_plain_greedy_replies(stopping_model_dir, batch_size):
+    """Rows join a running batch as others finish (prompts of other lengths, at other positions): every reply is
+    still the one plain generation gives a prompt alone, without padding."""
+    prefix, plain = _both_engines(stopping_model_dir)
+    mixed = _many_conversations() + OWN_SYSTEM
+    got = _replies(prefix, mixed, max_new_tokens=20, batch_size=batch_size)
+    assert got == _replies(plain, mixed, max_new_tokens=20, batch_size=1)
+    assert len({r[2] for r in got}) >= 4, "the fixture must give replies of many lengths, so rows finish apart"
+    assert {r[3] for r in got} == {"stop", "length"}
+
+
+@pytest.mark.parametrize("max_new_tokens", [1, 2])
+def test_rows_that_finish_at_their_first_tokens(stopping_model_dir, max_new_tokens):
+    prefix, plain = _both_engines(stopping_model_dir)
+    conversations = _many_conversations()
+    got = _replies(prefix, conversations, max_new_tokens=max_new_tokens, batch_size=3)
+    assert got == _replies(plain, conversations, max_new_tokens=max_new_tokens, batch_size=3)
+    assert {r[2] for r in got} == {max_new_tokens}
+
+
+def test_shared_prefix_runs_once_and_the_batch_stays_full(stopping_model_dir):
+    """What makes the engine fast, counted at the model's input: the prefix runs once, waiting prompts take the
+    places of finished rows, and finished rows do not linger."""
     model = load_model(str(stopping_model_dir), precision="fp32")
-    tok = model.tokenizer
+    tok, conversations, batch_size = model.tokenizer, _many_conversations(), 6
     prompts = [tok.apply_chat_template(c, add_generation_prompt=True, return_dict=True)["input_ids"] for c in conversations]
     shared = shared_prefix_length(prompts)
     assert shared > 10  # the common system prompt and chat markup
     calls = []
     forward = model.model.forward
-    model.model.forward = lambda *args, **kwargs: calls.append(kwargs["input_ids"].shape) or forward(*args, **kwargs)
-    replies = model.generate(conversations, GenerationConfig(max_new_tokens=16, batch_size=16))
-    prompt_calls = [shape for shape in calls if shape[1] > 1]
-    width = max(len(p) for p in prompts) - shared
-    assert prompt_calls == [(1, shared), (len(conversations), width)]  # the prefix once, then only the suffixes
-    decode_rows = [rows for rows, length in calls if length == 1]
-    assert decode_rows[0] == len(conversations) and decode_rows[-1] < len(conversations)
-    assert sum(decode_rows) == sum(r.completion_tokens for r in replies) - len(replies)  # no step for finished rows
+    # (rows, tokens) of each call, and whether it read the shared prefix (all but the call that computes it)
+    model.model.forward = lambda *args, **kwargs: calls.append(
+        (*kwargs["input_ids"].shape, "shared_prefix" in kwargs)) or forward(*args, **kwargs)
+    replies = model.generate(conversations, GenerationConfig(max_new_tokens=32, batch_size=batch_size))
+    assert calls[0] == (1, shared, False) and all(reads for *_, reads in calls[1:])  # the prefix once, first
+    calls = [(rows, width) for rows, width, _ in calls]
+    assert all(rows <= batch_size for rows, _ in calls[1:])
+    prefills = [(rows, width) for rows, width in calls[1:] if width > 1]
+    assert sum(rows for rows, _ in prefills) == len(conversations)  # each suffix runs once
+    assert max(width for _, width in prefills) == max(len(p) for p in prompts) - shared
+    # Each decoding step gives every live row a token (the first reply token comes from the prefill). A finished row
+    # stays until a quarter of the rows have finished, so steps compute less than 4/3 of the tokens they give.
+    decode_rows = [rows for rows, width in calls[1:] if width == 1]
+    given = sum(r.completion_tokens for r in replies) - len(replies)
+    assert given < sum(decode_rows) < given * 4 / 3
+    # Batch after batch, each batch would decode until its longest reply ends; refilling needs fewer steps.
+    lengths = [r.completion_tokens for _, r in sorted(zip(prompts, replies), key=lambda pr: len(pr[0]))]
+    batch_by_batch = sum(max(lengths[i:i + batch_size]) - 1 for i in range(0, len(lengths), batch_size))
+    assert len(decode_rows) < batch_by_batch
+
+
+def _prefill_tokens(model) -> list[int]:
+    """Records rows x width of each call that runs more than one token per row (prefills) on `model`."""
+    calls, forward = [], model.model.forward
+    model.model.forward = lambda *args, **kwargs: (kwargs["input_ids"].shape[1] > 1 and calls.append(
+        kwargs["input_ids"].numel())) or forward(*args, **kwargs)
+    return calls
+
+
+def test_a_later_turn_computes_only_its_new_tokens_and_still_gives_plain_replies(stopping_model_dir):
+    """Called with keys, the engine keeps each conversation's keys and values: the next turn (the same messages, the
+    reply, a new message) prefills only what follows, and its replies are still plain generation's."""
+    config = GenerationConfig(max_new_tokens=20, batch_size=5)
+    keyed, unkeyed, plain = (load_model(str(stopping_model_dir), precision="fp32", engine=engine)
+                             for engine in ("prefix", "prefix", "plain"))
+    conversations = _many_conversations() + OWN_SYSTEM
+    keys = [f"case-{i}" for i in range(len(conversations))]
+    for turn, message in enumerate(["and then?", "undo that " * 3, "ok"]):
+        keyed_calls, unkeyed_calls = _prefill_tokens(keyed), _prefill_tokens(unkeyed)
+        got = keyed.generate(conversations, config, keys=keys)
+        assert [r.text for r in got] == [r.text for r in unkeyed.generate(conversations, config)]
+        assert [r.text for r in got] == [r.text for r in plain.generate(conversations, config)]
+        if turn:  # the earlier turns were kept (a random model's replies re-tokenize only in part: not all of them)
+            assert sum(keyed_calls) < sum(unkeyed_calls) * 3 / 4
+        conversations = [c + [{"role": "assistant", "content": r.text}, {"role": "user", "content": message}]
+                         for c, r in zip(conversations, got)]
+    assert keyed._kept.keys() == set(keys)  # only the last call's conversations are kept
 
 
 def test_shared_prefix_length_leaves_each_prompt_a_token_of_its_own():
