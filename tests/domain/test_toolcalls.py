@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from taskalign.domain import load_tools
-from taskalign.domain.toolcalls import (CLOSE, OPEN, PYTHON_TAG, ToolCall, parse_tool_calls, render_tool_call, split_tool_calls,
-                                        strip_tool_calls)
+from taskalign.domain.toolcalls import (CLOSE, OPEN, PYTHON_TAG, ToolCall, parse_tool_calls, render_tool_call,
+                                        split_tool_calls, strip_tool_calls)
 
 TOOLS = load_tools()
 SCHEMAS = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}
