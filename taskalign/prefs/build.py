@@ -159,7 +159,8 @@ def _repeated(items: list, repeat: dict[str, int]) -> list:
 def build(run_dir: Path | list[Path] | None, cases: list[dict], out: Path, seed: int = 0, balance: float = 1.0,
           teacher=None, judge=None, max_pairs: int | None = None, model_name: str | None = None,
           notes: dict | None = None, anchors: int = 0, extra_cases: str | Path | None = None,
-          weights: dict[str, int] | None = None, repeat: dict[str, int] | None = None, domain=None) -> Path:
+          weights: dict[str, int] | None = None, repeat: dict[str, int] | None = None, domain=None,
+          match_surface: bool = False) -> Path:
     """Write prefs JSONL to `out`. run_dir: one red-team run folder or several, whose failing replies become on-policy
     rejected replies (an extra case is on-policy only when some folder ran it); teacher: a model spec (with
     model_name) or None; judge: a Judge, a spec or None; anchors: extra capability anchors from the SFT data
@@ -168,16 +169,17 @@ def build(run_dir: Path | list[Path] | None, cases: list[dict], out: Path, seed:
     {"harmful_direct": 3}: the category the model finds hardest); repeat: {case strategy or category: copies} of the
     chosen pairs, appended after the shuffled file (e.g. {"euphemism": 2}: those pairs twice, which moved the embedded
     model's hardest euphemisms towards refusal, docs/experiments.md); domain: the domain (built-in name or folder,
-    default TaskMaster) whose persona, tools and phrase bank composed prompts and replies use."""
+    default TaskMaster) whose persona, tools and phrase bank composed prompts and replies use; match_surface: give
+    helpful pairs the wrappers and decorations of the harmful ones, in the same mix (prefs/surface.py)."""
     from taskalign.prefs import compose
 
     with compose.for_domain(domain):
         return _build(run_dir, cases, out, seed, balance, teacher, judge, max_pairs, model_name, notes, anchors,
-                      extra_cases, weights, repeat)
+                      extra_cases, weights, repeat, match_surface)
 
 
 def _build(run_dir, cases, out, seed, balance, teacher, judge, max_pairs, model_name, notes, anchors, extra_cases,
-           weights, repeat) -> Path:
+           weights, repeat, match_surface) -> Path:
     from taskalign.domain import DEFAULT_DOMAIN
     from taskalign.prefs import compose
 
@@ -225,6 +227,9 @@ def _build(run_dir, cases, out, seed, balance, teacher, judge, max_pairs, model_
     items = _balance(items, balance, max_pairs, rng, notes, weights)
     if not items:
         raise UserError("Every candidate pair was filtered out; check the run folder and cases (see `prefs stats`).")
+    if match_surface:
+        from taskalign.prefs.surface import match_surfaces
+        items = match_surfaces(items, random.Random(f"{seed}|surface"), compose.domain().assistant, notes=notes)
     rng.shuffle(items)
     items += _repeated(items, repeat)
     notes["pairs"] = len(items)

@@ -67,6 +67,9 @@ def build_cmd(
     domain: str = typer.Option(None, "--domain", help="Domain (built-in name or folder) whose suite, persona, tools "
                                                       "and phrase bank the pairs use; default: the --from run's, else "
                                                       "taskmaster."),
+    match_surface: bool = typer.Option(False, "--match-surface", help="Give helpful pairs the harmful pairs' "
+                                                                      "wrappers and decorations, in the same mix, so "
+                                                                      "no surface alone means 'refuse'."),
 ):
     """Build preference pairs from a red-team run's failures and the suite's train cases."""
     from taskalign.prefs import build
@@ -77,7 +80,7 @@ def build_cmd(
     domain = _domain(domain, run_dirs)
     path = build(run_dirs, _cases(cases, domain), out, seed=seed, balance=balance, teacher=teacher, judge=judge,
                  max_pairs=max_pairs, model_name=model_name, notes=notes, anchors=anchors, extra_cases=extra_cases,
-                 weights=weights, repeat=repeats, domain=domain)
+                 weights=weights, repeat=repeats, domain=domain, match_surface=match_surface)
     typer.echo(f"wrote {notes['pairs']} pairs to {path} ({notes['on_policy_candidates']} of "
                   f"{notes['candidates']} candidates on-policy; dropped: same {notes['dropped_same']}, both refusals "
                   f"{notes['dropped_both_refusals']}, duplicates {notes['dropped_duplicates']}, balance "
