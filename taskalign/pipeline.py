@@ -290,7 +290,8 @@ def _round(st: "Stages", out: Path, r: int, start: tuple[str, str, str], s: dict
            after=(dpo_stage,))
     st.run(f"variants_r{r}", {**s["rounds"], "code": code["attack"]},
            lambda: _variants_run(model, folder, r, rounds, j), folder / "variants", after=(dpo_stage,))
-    prefs_section = {"anchors": rounds.anchors, "max_pairs": rounds.max_pairs, "balance": rounds.balance, "seed": r}
+    prefs_section = {"anchors": rounds.anchors, "max_pairs": rounds.max_pairs, "balance": rounds.balance, "seed": r,
+                     **({"match_surface": True} if s["prefs"].get("match_surface") else {})}
     st.run(f"prefs_r{r}", {**prefs_section, "code": code["prefs"]},
            lambda: _prefs([folder / "attack_train", folder / "variants"], folder / "prefs.jsonl", prefs_section),
            folder / "prefs.jsonl", after=(f"attack_train_r{r}", f"variants_r{r}"))

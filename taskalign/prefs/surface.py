@@ -68,8 +68,10 @@ def _with_turn(pair: dict, index: int, text: str, surface: tuple[str, int]) -> d
 
 
 def match_surfaces(items: list[tuple[dict, dict]], rng: random.Random, assistant: str = "TaskMaster",
-                   strategies: dict[str, dict] | None = None, notes: dict | None = None) -> list[tuple[dict, dict]]:
-    """The items with surfaces matched (module docstring); order and count unchanged."""
+                   strategies: dict[str, dict] | None = None, notes: dict | None = None, strip: float = 0.5,
+                   share: float = 1.0) -> list[tuple[dict, dict]]:
+    """The items with surfaces matched (module docstring); order and count unchanged. strip: the share of decorated
+    harmful requests made bare; share: the share of helpful pairs that draw a surface (the rest stay bare)."""
     strategies = strategies or load_strategies()
     one_turn = single_turn(strategies)
     out, mix = [], Counter()
@@ -83,7 +85,7 @@ def match_surfaces(items: list[tuple[dict, dict]], rng: random.Random, assistant
         turn = strategies[strategy]["templates"][template][0]
         index = _last_user(pair)
         if strategy in DECORATIONS and PLACEHOLDER.fullmatch(turn) is None and index is not None \
-                and rng.random() < 0.5:
+                and rng.random() < strip:
             inner = strip_decoration(pair["prompt"][index]["content"], turn.replace("{assistant}", assistant))
             if inner:
                 pair, surface, stripped = _with_turn(pair, index, inner, BARE), BARE, stripped + 1
@@ -98,7 +100,7 @@ def match_surfaces(items: list[tuple[dict, dict]], rng: random.Random, assistant
         if pair["metadata"]["pair_type"] in SAFETY_TYPES or not surfaces or index is None:
             continue
         surface = rng.choices(surfaces, counts)[0]
-        if surface == BARE:
+        if surface == BARE or (share < 1 and rng.random() >= share):
             continue
         text = wrap(pair["prompt"][index]["content"], strategies[surface[0]]["templates"][surface[1]], assistant)
         out[k] = (case, _with_turn(pair, index, text, surface))
