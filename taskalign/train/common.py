@@ -266,6 +266,9 @@ def save_trained(trainer, tokenizer, out: Path, merge: bool) -> dict:
         saved = save_model(accelerator.unwrap_model(trainer.model), tokenizer, out, merge) \
             if accelerator.is_main_process else {}
     accelerator.wait_for_everyone()  # no process returns (and may read OUT) before the files are written
+    # No collective follows, so the process group goes now: left to interpreter exit, a rank that returns first can
+    # abort in gloo's teardown ("terminate called without an active exception") and fail the whole launch.
+    accelerator.end_training()
     return saved
 
 
