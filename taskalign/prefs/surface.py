@@ -28,6 +28,7 @@ from taskalign.prefs.pairs import SAFETY_TYPES
 from taskalign.suite.strategies import STEPS, load_strategies, render
 
 BARE = ("bare", 0)
+STRIP = 0.5                             # share of decorated harmful requests made bare
 DECORATIONS = ("direct", "euphemism")   # strategies whose templates only decorate the request
 PLACEHOLDER = re.compile(r"\{(request|softened)(_lc)?\}")
 
@@ -68,10 +69,8 @@ def _with_turn(pair: dict, index: int, text: str, surface: tuple[str, int]) -> d
 
 
 def match_surfaces(items: list[tuple[dict, dict]], rng: random.Random, assistant: str = "TaskMaster",
-                   strategies: dict[str, dict] | None = None, notes: dict | None = None, strip: float = 0.5,
-                   share: float = 1.0) -> list[tuple[dict, dict]]:
-    """The items with surfaces matched (module docstring); order and count unchanged. strip: the share of decorated
-    harmful requests made bare; share: the share of helpful pairs that draw a surface (the rest stay bare)."""
+                   strategies: dict[str, dict] | None = None, notes: dict | None = None) -> list[tuple[dict, dict]]:
+    """The items with surfaces matched (module docstring); order and count unchanged."""
     strategies = strategies or load_strategies()
     one_turn = single_turn(strategies)
     out, mix = [], Counter()
@@ -85,7 +84,7 @@ def match_surfaces(items: list[tuple[dict, dict]], rng: random.Random, assistant
         turn = strategies[strategy]["templates"][template][0]
         index = _last_user(pair)
         if strategy in DECORATIONS and PLACEHOLDER.fullmatch(turn) is None and index is not None \
-                and rng.random() < strip:
+                and rng.random() < STRIP:
             inner = strip_decoration(pair["prompt"][index]["content"], turn.replace("{assistant}", assistant))
             if inner:
                 pair, surface, stripped = _with_turn(pair, index, inner, BARE), BARE, stripped + 1
@@ -100,7 +99,7 @@ def match_surfaces(items: list[tuple[dict, dict]], rng: random.Random, assistant
         if pair["metadata"]["pair_type"] in SAFETY_TYPES or not surfaces or index is None:
             continue
         surface = rng.choices(surfaces, counts)[0]
-        if surface == BARE or (share < 1 and rng.random() >= share):
+        if surface == BARE:
             continue
         text = wrap(pair["prompt"][index]["content"], strategies[surface[0]]["templates"][surface[1]], assistant)
         out[k] = (case, _with_turn(pair, index, text, surface))
