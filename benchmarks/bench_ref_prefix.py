@@ -1,4 +1,4 @@
-"""DPO's reference pre-pass: TRL's own against taskalign's shared-prefix pass (train/ref_prefix.py), seconds and agreement.
+"""DPO's reference pre-pass: TRL's own against taskalign's shared-prefix pass (train/shared_prefix.py), seconds and agreement.
 
     .venv/bin/python benchmarks/bench_ref_prefix.py --model runs/demo/models/sft --data runs/demo/prefs.jsonl
 
@@ -39,7 +39,7 @@ def main() -> None:
 
     from taskalign.train import common
     from taskalign.train.dpo import load_pairs
-    from taskalign.train.ref_prefix import trainer_class
+    from taskalign.train.shared_prefix import trainer_class
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="embedded")

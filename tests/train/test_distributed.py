@@ -93,6 +93,7 @@ def test_ddp_sft_then_dpo_on_two_processes(tiny_model_dir, prefs_file, tmp_path)
     assert dpo["losses"][-1]["epoch"] == pytest.approx(epoch_after(2, ROWS))
     summary = json.loads((dpo_out / "train_summary.json").read_text())
     assert summary["processes"] == 2 and summary["steps"] == 2
+    assert summary["shared_prefix_steps"] == 0  # the shared-prefix forward is single-process: TRL's own ran
 
 
 @pytest.mark.slow

@@ -93,6 +93,8 @@ def test_dpo_lora_with_sft_term(sft_out, tmp_path, write_jsonl):
     assert config["dpo_config"]["train_sampling_strategy"] == "random"  # only the reference pre-pass is length-grouped
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["steps"] == 3 and summary["warnings"] == []
+    # every step ran the shared system prompt once per batch, and so did the reference pass
+    assert summary["shared_prefix_steps"] == 3 and summary["reference_prefix_tokens"] > 100
     assert json.loads((out / "taskalign_model.json").read_text())["kind"] == "dpo"
 
 

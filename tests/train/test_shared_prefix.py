@@ -5,7 +5,7 @@ import torch
 
 from taskalign.domain import system_prompt
 from taskalign.train import common, dpo
-from taskalign.train.ref_prefix import MIN_PREFIX, sequences, shared_prefix_length, trainer_class
+from taskalign.train.shared_prefix import MIN_PREFIX, sequences, shared_prefix_length, trainer_class
 
 CALL = '<tool_call>{"name": "create_task", "arguments": {"title": "%s", "priority": "high"}}</tool_call>'
 
@@ -57,14 +57,14 @@ def test_prefix_pass_matches_trls_own_reference_log_probs(tiny_model_dir, tmp_pa
 @pytest.mark.parametrize("breakage", ["rejected", "ignored"])
 def test_a_cache_the_model_rejects_or_ignores_makes_trls_pass_run(tiny_model_dir, tmp_path, trl_reference,
                                                                   monkeypatch, capsys, breakage):
-    from taskalign.train import ref_prefix
+    from taskalign.train import shared_prefix
 
     if breakage == "rejected":  # a cache passed under a name the model does not know
-        monkeypatch.setattr(ref_prefix, "_cache_kwarg", lambda model: "not_a_cache_argument")
+        monkeypatch.setattr(shared_prefix, "_cache_kwarg", lambda model: "not_a_cache_argument")
         expected = "failed on the first batch"
     else:  # a cached pass whose sums are off (as when a model drops the cache but the shapes still fit)
-        original = ref_prefix._batch_logps
-        monkeypatch.setattr(ref_prefix, "_batch_logps", lambda *a, full=False: [
+        original = shared_prefix._batch_logps
+        monkeypatch.setattr(shared_prefix, "_batch_logps", lambda *a, full=False: [
             x + (0 if full else 5.0) for x in original(*a, full=full)])
         expected = "differed by 5.00 nats"
     chosen, _, prefix = ref_columns(tiny_model_dir, tmp_path, varied_pairs(), trainer_class(), max_length=270)
@@ -84,3 +84,47 @@ def test_shared_prefix_leaves_every_prompt_a_token_and_sequences_cut_like_trl():
     assert shared_prefix_length([[9, 2], [1, 2]]) == 0
     rows = [{"prompt_ids": [1, 2, 3], "chosen_ids": [4, 5], "rejected_ids": [6, 7, 8]}]
     assert sequences(rows, 4) == [([1, 2, 3, 4], [-100, -100, -100, 4]), ([1, 2, 3, 6], [-100, -100, -100, 6])]
+
+
+def one_step_loss_and_grads(model_dir, tmp_path, rows, prefix_training: bool):
+    """Loss and LoRA gradients of the first training batch, through the trainer's own compute_loss."""
+    from datasets import Dataset
+
+    common.score_completions_only_on_cpu()
+    torch.manual_seed(0)
+    model, tokenizer = common.load_for_training(str(model_dir), precision="fp32")
+    settings = dpo.load_settings(None, model=str(model_dir), out=str(tmp_path), batch_size=3, precision="fp32",
+                                 lora_r=4, max_length=270, sft_weight=1.0)
+    trainer = trainer_class()(model=model, args=dpo.dpo_config(settings, tmp_path), processing_class=tokenizer,
+                              train_dataset=Dataset.from_list(rows), peft_config=common.lora_config(model, 4, 8))
+    trainer.prefix_training = prefix_training
+    batch = next(iter(trainer.get_train_dataloader()))
+    trainer.model.train()
+    trainer.model.zero_grad()
+    loss = trainer.compute_loss(trainer.model, batch)
+    loss.backward()
+    grads = {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
+    return float(loss.detach()), grads, trainer
+
+
+def test_training_steps_through_the_shared_prefix_give_trls_loss_and_gradients(tiny_model_dir, tmp_path):
+    rows = varied_pairs()
+    want_loss, want_grads, plain = one_step_loss_and_grads(tiny_model_dir, tmp_path / "trl", rows, False)
+    got_loss, got_grads, trainer = one_step_loss_and_grads(tiny_model_dir, tmp_path / "prefix", rows, True)
+    assert plain.prefix_steps == 0 and trainer.prefix_steps == 1  # one arm each way, the check passed
+    assert got_loss == pytest.approx(want_loss, rel=1e-4)
+    assert want_grads.keys() == got_grads.keys() and any(g.abs().sum() > 0 for g in want_grads.values())
+    for name, grad in want_grads.items():
+        assert torch.allclose(got_grads[name], grad, atol=1e-5, rtol=1e-3), name
+
+
+def test_batch_prefix_stops_before_the_first_scored_token():
+    from taskalign.train.shared_prefix import batch_prefix_length
+
+    ids = torch.tensor([[1, 2, 3, 4, 5, 6, 0], [1, 2, 3, 4, 9, 9, 9], [1, 2, 3, 4, 5, 7, 7]])
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1, 0], [1] * 7, [1] * 7])
+    replies = torch.tensor([[0, 0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 1, 1, 1], [0, 0, 0, 0, 0, 0, 1]])
+    assert batch_prefix_length(ids, mask, replies) == 3  # rows share 4 tokens, but row 2's reply starts at 4
+    assert batch_prefix_length(ids, mask, torch.zeros_like(replies)) == 4
+    ids[2, 0] = 8
+    assert batch_prefix_length(ids, mask, replies) == 0

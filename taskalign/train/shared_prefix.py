@@ -1,19 +1,27 @@
-"""DPO's reference pre-pass with the prompts' shared prefix encoded once: TRL's DPOTrainer, faster on chat data.
+"""DPO with the prompts' shared prefix encoded once per pass or batch: TRL's DPOTrainer, faster on chat data.
 
-    from taskalign.train.ref_prefix import trainer_class
+    from taskalign.train.shared_prefix import trainer_class
     trainer = trainer_class()(model=..., args=DPOConfig(precompute_ref_log_probs=True, ...), ...)
 
-Every TaskMaster pair starts with the same system prompt (166 of a sequence's ~260 tokens), and TRL's pre-pass
-(`precompute_ref_log_probs`) encodes it again for every chosen and every rejected sequence. This subclass overrides
-only that pass: it runs the shared prefix through the reference model once, copies its key/value cache across each
-batch and runs the rest of each sequence, scoring the same tokens with TRL's own fused log-prob head, under the same
-autocast, adapter switch and truncation (`keep_start`) as TRL. Training, the loss and everything after the pass are
-TRL's. benchmarks/bench_ref_prefix.py measured the pass at 0.43-0.60 of the time; tests/train/test_ref_prefix.py checks
-that its log-probs match TRL's own pass on a tiny model.
+Every TaskMaster pair starts with the same system prompt (166 of a sequence's ~260 tokens), and TRL encodes it again
+for every chosen and every rejected sequence, in the reference pre-pass (`precompute_ref_log_probs`) and in every
+training step (8 sequences for 4 pairs). This subclass changes only where those forward passes start:
 
-It falls back to TRL's pass (and says why) where the shortcut does not hold: several processes or DeepSpeed/FSDP,
-`ld_alpha`, `keep_end` truncation, vision data, prompts sharing fewer than MIN_PREFIX tokens, a TRL or transformers
-without the hooks used here, or a first batch whose log-probs disagree with a plain forward pass.
+- **Reference pass.** The shared prefix runs through the reference model once, its key/value cache is copied across
+  each batch and only the rest of each sequence runs, scored with TRL's own fused log-prob head, under the same
+  autocast, adapter switch and truncation (`keep_start`) as TRL.
+- **Training steps** (`PrefixForward`). The batch's shared prefix runs once, at batch 1 and with gradients (LoRA changes
+  it), its cache is repeated across the rows and only their rest runs; TRL's loss reads the per-token fields at the
+  full width, so the loss, the SFT term, the metrics and the optimiser step are TRL's.
+
+benchmarks/bench_ref_prefix.py measured the pass at 0.43-0.60 of TRL's time, benchmarks/bench_dpo_step.py a training
+step at 0.52 (fp32) to 0.64 (bf16). tests/train/test_shared_prefix.py checks that the log-probs, the loss and the LoRA
+gradients match TRL's own on a tiny model.
+
+Each falls back to TRL's own forward (and says why) where the shortcut does not hold: several processes or
+DeepSpeed/FSDP, `ld_alpha`, `keep_end` truncation, vision data, gradient checkpointing (training), prompts sharing
+fewer than MIN_PREFIX tokens, a TRL or transformers without the hooks used here, or a first batch whose log-probs
+disagree with a plain forward pass.
 """
 
 import contextlib
@@ -116,15 +124,106 @@ def _checked_first_batch(model, cache, cache_kwarg: str, batch, p: int, pad: int
     return got
 
 
-def trainer_class():
-    """TRL's DPOTrainer with the shared-prefix reference pass (a subclass made here so TRL is imported lazily)."""
+def batch_prefix_length(input_ids, attention_mask, completion_mask) -> int:
+    """Leading positions every row of a collated batch shares, all of them prompt: the rows' tokens there are equal and
+    unpadded, and no row's reply starts before position p + 1 (the logit at p - 1 is not computed, so token p must not
+    be scored)."""
+    import torch
+
+    same = (input_ids == input_ids[:1]).all(dim=0) & (attention_mask == 1).all(dim=0)
+    p = int(same.long().cumprod(dim=0).sum())
+    first_reply = completion_mask.long().argmax(dim=1)  # rows are [prompt, reply, padding]: the first 1
+    has_reply = completion_mask.any(dim=1)
+    if has_reply.any():
+        p = min(p, int(torch.where(has_reply, first_reply, input_ids.size(1)).min()) - 1)
+    return max(p, 0)
+
+
+PER_TOKEN = ("log_probs", "entropy", "log_sum_sq_probs", "mean_logits", "is_top1", "label_mask")
+
+
+class PrefixForward:
+    """Stands in for the policy in one training step: `model(input_ids=..., labels=..., fused_lm_head=True)` runs the
+    batch's shared prefix once (batch 1, with gradients, since the LoRA layers change it), repeats its key/value cache
+    across the rows and runs only each row's rest. The per-token fields of TRL's fused head come back at the full
+    batch width, zero over the prefix (where every label is -100, as TRL's own forward gives them), so TRL's loss
+    reads them unchanged. Gradients through the repeated cache add up over the rows, as they do over the rows' own
+    copies of the prefix in the full forward."""
+
+    def __init__(self, model, p: int, cache_kwarg: str):
+        self.model, self.p, self.cache_kwarg = model, p, cache_kwarg
+
+    def __call__(self, input_ids, attention_mask, labels, fused_lm_head=True, use_cache=None, **kwargs):
+        import torch
+
+        p, rows = self.p, input_ids.size(0)
+        cache = _prefix_cache(self.model, input_ids[0, :p].tolist(), input_ids.device)
+        cache.batch_repeat_interleave(rows)
+        positions = torch.arange(p, input_ids.size(1), device=input_ids.device)[None].expand(rows, -1)
+        out = self.model(input_ids=input_ids[:, p:], attention_mask=attention_mask, labels=labels[:, p:],
+                         position_ids=positions, fused_lm_head=fused_lm_head, **{self.cache_kwarg: cache}, **kwargs)
+        for name in PER_TOKEN:
+            value = getattr(out, name, None)
+            if value is not None:
+                out[name] = torch.cat([value.new_zeros((rows, p)), value], dim=1)
+        return out
+
+
+def trainer_class(reference: bool = True, training: bool = True):
+    """TRL's DPOTrainer with the shared prefix run once in the reference pass and/or the training steps (a subclass
+    made here so TRL is imported lazily)."""
     from trl import DPOTrainer
 
     class SharedPrefixDPOTrainer(DPOTrainer):
+        prefix_reference: bool = reference  # read in __init__, where TRL's pre-pass runs
         ref_prefix_tokens: int | None = None  # set when the shared-prefix pass ran (None: TRL's own pass)
+        prefix_training: bool = training  # run training steps through PrefixForward
+        prefix_steps = 0  # training steps that ran through PrefixForward
+        _train_check: str | None = None  # None: not checked yet; "ok"; else why TRL's forward trains instead
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if not (self.prefix_training and model.training and not return_outputs) or self._train_check not in (
+                    None, "ok"):
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            p = batch_prefix_length(inputs["input_ids"], inputs["attention_mask"], inputs["completion_mask"])
+            if p < MIN_PREFIX:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            if self._train_check is None:
+                self._train_check = self._check_training_forward(model, inputs, p)
+                if self._train_check != "ok":
+                    print(f"training steps: TRL's full forward ({self._train_check})")
+                    return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            self.prefix_steps += 1
+            forward = PrefixForward(model, p, _cache_kwarg(self.accelerator.unwrap_model(model)))
+            return super().compute_loss(forward, inputs, return_outputs, num_items_in_batch)
+
+        def _check_training_forward(self, model, inputs, p: int) -> str:
+            """The first batch's log-probs both ways, without gradients: a model that rejects or ignores the cache
+            trains through TRL's forward instead."""
+            import torch
+
+            why = self._prefix_unsupported(None)
+            if why is None and self.args.gradient_checkpointing:
+                why = "gradient checkpointing"
+            if why is not None:
+                return why
+            labels = inputs["input_ids"].masked_fill(inputs["completion_mask"] == 0, -100)
+            kwargs = dict(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], labels=labels,
+                          fused_lm_head=True)
+            try:
+                with torch.no_grad(), self.accelerator.autocast():
+                    want = model(**kwargs).log_probs.float().sum(dim=1)
+                    forward = PrefixForward(model, p, _cache_kwarg(self.accelerator.unwrap_model(model)))
+                    got = forward(**kwargs).log_probs.float().sum(dim=1)
+            except (RuntimeError, TypeError, ValueError, AttributeError) as exc:
+                return f"the shared-prefix forward failed on the first batch: {str(exc).splitlines()[0]}"
+            worst = float((got - want).abs().max())
+            if worst > TOLERANCE_NATS:
+                return f"the shared-prefix forward differed by {worst:.2f} nats on the first batch"
+            return "ok"
 
         def _precompute_ref_logps(self, dataset, name: str, batch_size: int):
-            why = self._prefix_unsupported(dataset)
+            why = self._prefix_unsupported(dataset) if self.prefix_reference else "not asked for"
             if why is None:
                 try:
                     return self._prefix_ref_logps(dataset, name, batch_size)
@@ -134,9 +233,10 @@ def trainer_class():
             return super()._precompute_ref_logps(dataset, name, batch_size)
 
         def _prefix_unsupported(self, dataset) -> str | None:
+            """Why the shortcut can't run here (None: it can); dataset None checks the trainer only."""
             from datasets import Dataset
 
-            if not isinstance(dataset, Dataset) or "prompt_ids" not in dataset.column_names:
+            if dataset is not None and (not isinstance(dataset, Dataset) or "prompt_ids" not in dataset.column_names):
                 return "not a tokenised map-style dataset"
             if self.accelerator.num_processes > 1 or self.is_deepspeed_enabled or self.is_fsdp_enabled:
                 return "distributed training"
