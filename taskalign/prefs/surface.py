@@ -77,8 +77,10 @@ def match_surfaces(items: list[tuple[dict, dict]], rng: random.Random, assistant
     stripped = 0
     for case, pair in items:  # harmful side first: its mix (after stripping) is what the helpful side draws from
         strategy, template = case.get("strategy"), case.get("template")
-        if pair["metadata"]["pair_type"] not in SAFETY_TYPES or strategy not in one_turn or template is None:
-            out.append((case, pair))
+        known = strategy in one_turn and isinstance(template, int) and 0 <= template < len(
+            strategies[strategy]["templates"])
+        if pair["metadata"]["pair_type"] not in SAFETY_TYPES or not known:
+            out.append((case, pair))  # not one of our templates (a user's own case file): left as written
             continue
         surface = (strategy, template)
         turn = strategies[strategy]["templates"][template][0]

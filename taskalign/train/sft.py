@@ -45,6 +45,9 @@ class SFTSettings:
     lora_layers: int = field(default=0, metadata={"help": "Adapt only the last N layers (0: all); faster backward."})
     precision: str = field(default="auto", metadata={"help": PRECISION_HELP})
     merge: bool = field(default=True, metadata={"help": "Also save the adapter merged into a full model folder."})
+    train_prefix: bool = field(default=True, metadata={
+        "help": "Run each batch's shared prefix (the system prompt) once instead of once per conversation: the same "
+                "loss and gradients, fewer tokens (train/shared_prefix.py)."})
     seed: int = field(default=0, metadata={"help": "Seed for data generation, shuffling and LoRA init."})
     report_to: str = field(default="none", metadata={"help": "none | tensorboard | wandb | mlflow"})
     sft: dict = field(default_factory=dict, metadata={"help": "Any other trl.SFTConfig field, passed through as is."})
@@ -109,6 +112,8 @@ def run(settings: SFTSettings, log=None) -> Path:
     """Train, save merged model + adapter + metrics; return the output folder."""
     from trl import SFTTrainer
 
+    from taskalign.train.shared_prefix import sft_trainer_class
+
     log = log or common.console_print
     start = time.time()
     domain = load_domain(settings.domain)  # a bad domain or file fails before any output is written or a model loads
@@ -125,7 +130,8 @@ def run(settings: SFTSettings, log=None) -> Path:
     if settings.lora_r > 0:
         peft = common.lora_config(model, settings.lora_r, settings.lora_alpha, settings.lora_targets,
                                   settings.lora_layers)
-    trainer = SFTTrainer(model=model, args=sft_config(settings, out, template is not None),
+    trainer_type = sft_trainer_class() if settings.train_prefix else SFTTrainer
+    trainer = trainer_type(model=model, args=sft_config(settings, out, template is not None),
                          train_dataset=common.training_dataset(rows, out), processing_class=tokenizer,
                          peft_config=peft,
                          callbacks=[common.metrics_callback(out / "metrics.jsonl")])
@@ -139,6 +145,7 @@ def run(settings: SFTSettings, log=None) -> Path:
     note = {"base": common.base_record(settings.model), "kind": "sft", "domain": domain.name, **saved,
             "steps": result.global_step, "train_loss": result.training_loss,
             "assistant_only_loss": template is not None,
+            "shared_prefix_steps": getattr(trainer, "prefix_steps", 0),
             **common.distribution(trainer, log),
             "duration_s": round(time.time() - start, 1)}
     common.write_model_note(out, note)

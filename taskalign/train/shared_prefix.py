@@ -1,27 +1,30 @@
-"""DPO with the prompts' shared prefix encoded once per pass or batch: TRL's DPOTrainer, faster on chat data.
+"""The prompts' shared prefix run once per pass or batch: TRL's DPOTrainer and SFTTrainer, faster on chat data.
 
-    from taskalign.train.shared_prefix import trainer_class
+    from taskalign.train.shared_prefix import sft_trainer_class, trainer_class
     trainer = trainer_class()(model=..., args=DPOConfig(precompute_ref_log_probs=True, ...), ...)
+    trainer = sft_trainer_class()(model=..., args=SFTConfig(...), ...)
 
-Every TaskMaster pair starts with the same system prompt (166 of a sequence's ~260 tokens), and TRL encodes it again
-for every chosen and every rejected sequence, in the reference pre-pass (`precompute_ref_log_probs`) and in every
-training step (8 sequences for 4 pairs). This subclass changes only where those forward passes start:
+Every TaskMaster sequence starts with the same system prompt (166 of a DPO sequence's ~260 tokens), and TRL runs it
+again for every sequence: every chosen and rejected sequence of DPO's reference pre-pass
+(`precompute_ref_log_probs`), the 8 sequences of each DPO step of 4 pairs, the conversations of each SFT step. These
+subclasses change only where those forward passes start:
 
-- **Reference pass.** The shared prefix runs through the reference model once, its key/value cache is copied across
-  each batch and only the rest of each sequence runs, scored with TRL's own fused log-prob head, under the same
-  autocast, adapter switch and truncation (`keep_start`) as TRL.
-- **Training steps** (`PrefixForward`). The batch's shared prefix runs once, at batch 1 and with gradients (LoRA changes
-  it), its cache is repeated across the rows and only their rest runs; TRL's loss reads the per-token fields at the
-  full width, so the loss, the SFT term, the metrics and the optimiser step are TRL's.
+- **DPO's reference pass.** The shared prefix runs through the reference model once, its key/value cache is copied
+  across each batch and only the rest of each sequence runs, scored with TRL's own fused log-prob head, under the
+  same autocast, adapter switch and truncation (`keep_start`) as TRL.
+- **Training steps** (`PrefixTraining`, `PrefixForward`; DPO and SFT). The batch's shared prefix runs once, at batch 1
+  and with gradients (LoRA changes it), its cache is repeated across the rows and only their rest runs; TRL's loss
+  reads the per-token fields at the full width, so the loss, the SFT term, the metrics and the optimiser step are
+  TRL's.
 
-benchmarks/bench_ref_prefix.py measured the pass at 0.43-0.60 of TRL's time, benchmarks/bench_dpo_step.py a training
-step at 0.52 (fp32) to 0.64 (bf16). tests/train/test_shared_prefix.py checks that the log-probs, the loss and the LoRA
-gradients match TRL's own on a tiny model.
+benchmarks/bench_ref_prefix.py measured the pass at 0.43-0.60 of TRL's time, benchmarks/bench_prefix_steps.py a DPO
+step at 0.52 (fp32) to 0.64 (bf16) (docs/training.md). tests/train/test_shared_prefix.py checks that the log-probs,
+the losses and the LoRA gradients match TRL's own on a tiny model.
 
 Each falls back to TRL's own forward (and says why) where the shortcut does not hold: several processes or
-DeepSpeed/FSDP, `ld_alpha`, `keep_end` truncation, vision data, gradient checkpointing (training), prompts sharing
-fewer than MIN_PREFIX tokens, a TRL or transformers without the hooks used here, or a first batch whose log-probs
-disagree with a plain forward pass.
+DeepSpeed/FSDP, `ld_alpha`, `keep_end` truncation, vision data, gradient checkpointing (training), padding-free or
+packed batches, prompts sharing fewer than MIN_PREFIX tokens, a TRL or transformers without the hooks used here, or a
+first batch whose log-probs disagree with a plain forward pass.
 """
 
 import contextlib
@@ -153,10 +156,11 @@ class PrefixForward:
     def __init__(self, model, p: int, cache_kwarg: str):
         self.model, self.p, self.cache_kwarg = model, p, cache_kwarg
 
-    def __call__(self, input_ids, attention_mask, labels, fused_lm_head=True, use_cache=None, **kwargs):
+    def __call__(self, input_ids, attention_mask, labels, fused_lm_head=True, use_cache=None, position_ids=None,
+                 **kwargs):
         import torch
 
-        p, rows = self.p, input_ids.size(0)
+        p, rows = self.p, input_ids.size(0)  # position_ids: PrefixTraining only runs batches whose rows count from 0
         cache = _prefix_cache(self.model, input_ids[0, :p].tolist(), input_ids.device)
         cache.batch_repeat_interleave(rows)
         positions = torch.arange(p, input_ids.size(1), device=input_ids.device)[None].expand(rows, -1)
@@ -169,58 +173,102 @@ class PrefixForward:
         return out
 
 
+def _default_positions(inputs) -> bool:
+    import torch
+
+    positions = inputs.get("position_ids")
+    if positions is None:
+        return True
+    return bool((positions == torch.arange(positions.size(-1), device=positions.device)).all())
+
+
+def training_unsupported(trainer) -> str | None:
+    """Why a trainer's steps can't run through PrefixForward (None: they can)."""
+    if trainer.accelerator.num_processes > 1 or trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled:
+        return "distributed training"
+    if trainer.args.gradient_checkpointing:
+        return "gradient checkpointing"
+    if getattr(trainer, "ld_alpha", None) is not None or getattr(trainer, "_is_vision_dataset", False):
+        return "ld_alpha or vision data"
+    return None
+
+
+class PrefixTraining:
+    """Mixin for a TRL trainer whose loss calls `model(input_ids=..., attention_mask=..., labels=...,
+    fused_lm_head=True)` (DPOTrainer, SFTTrainer): each training batch whose rows share at least MIN_PREFIX leading
+    prompt tokens runs through PrefixForward. The first such batch is run both ways, without gradients; if the
+    log-probs differ by more than TOLERANCE_NATS, or the model rejects the cache, every step runs TRL's own forward
+    and the reason is printed. Batches that share less, padding-free or packed batches, evaluation and distributed or
+    checkpointed training run TRL's own forward."""
+
+    prefix_training: bool = True
+    prefix_steps = 0  # training steps that ran through PrefixForward
+    _train_check: str | None = None  # None: not checked yet; "ok"; else why TRL's forward trains instead
+
+    def scored(self, inputs):
+        """Positions whose token the loss scores (SFT: labelled ones)."""
+        return inputs["labels"] != -100
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        forward = None
+        if self.prefix_training and model.training and not return_outputs and self._train_check in (None, "ok") \
+                and "attention_mask" in inputs and _default_positions(inputs):
+            forward = self._prefix_forward(model, inputs)
+        return super().compute_loss(forward or model, inputs, return_outputs, num_items_in_batch)
+
+    def _prefix_forward(self, model, inputs):
+        p = batch_prefix_length(inputs["input_ids"], inputs["attention_mask"], self.scored(inputs))
+        if p < MIN_PREFIX:
+            return None
+        if self._train_check is None:
+            self._train_check = training_unsupported(self) or self._check_training_forward(model, inputs, p)
+            if self._train_check != "ok":
+                print(f"training steps: TRL's full forward ({self._train_check})")
+                return None
+        self.prefix_steps += 1
+        return PrefixForward(model, p, _cache_kwarg(self.accelerator.unwrap_model(model)))
+
+    def _check_training_forward(self, model, inputs, p: int) -> str:
+        import torch
+
+        labels = inputs["input_ids"].masked_fill(~self.scored(inputs), -100)
+        kwargs = dict(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], labels=labels,
+                      fused_lm_head=True)
+        try:
+            with torch.no_grad(), self.accelerator.autocast():
+                want = model(**kwargs).log_probs.float().sum(dim=1)
+                forward = PrefixForward(model, p, _cache_kwarg(self.accelerator.unwrap_model(model)))
+                got = forward(**kwargs).log_probs.float().sum(dim=1)
+        except (RuntimeError, TypeError, ValueError, AttributeError) as exc:
+            return f"the shared-prefix forward failed on the first batch: {str(exc).splitlines()[0]}"
+        worst = float((got - want).abs().max())
+        if worst > TOLERANCE_NATS:
+            return f"the shared-prefix forward differed by {worst:.2f} nats on the first batch"
+        return "ok"
+
+
+def sft_trainer_class():
+    """TRL's SFTTrainer whose training steps run the batch's shared prefix once (PrefixTraining)."""
+    from trl import SFTTrainer
+
+    class SharedPrefixSFTTrainer(PrefixTraining, SFTTrainer):
+        pass
+
+    return SharedPrefixSFTTrainer
+
+
 def trainer_class(reference: bool = True, training: bool = True):
     """TRL's DPOTrainer with the shared prefix run once in the reference pass and/or the training steps (a subclass
     made here so TRL is imported lazily)."""
     from trl import DPOTrainer
 
-    class SharedPrefixDPOTrainer(DPOTrainer):
+    class SharedPrefixDPOTrainer(PrefixTraining, DPOTrainer):
         prefix_reference: bool = reference  # read in __init__, where TRL's pre-pass runs
         ref_prefix_tokens: int | None = None  # set when the shared-prefix pass ran (None: TRL's own pass)
-        prefix_training: bool = training  # run training steps through PrefixForward
-        prefix_steps = 0  # training steps that ran through PrefixForward
-        _train_check: str | None = None  # None: not checked yet; "ok"; else why TRL's forward trains instead
+        prefix_training: bool = training  # run training steps through PrefixForward (PrefixTraining)
 
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            if not (self.prefix_training and model.training and not return_outputs) or self._train_check not in (
-                    None, "ok"):
-                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            p = batch_prefix_length(inputs["input_ids"], inputs["attention_mask"], inputs["completion_mask"])
-            if p < MIN_PREFIX:
-                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            if self._train_check is None:
-                self._train_check = self._check_training_forward(model, inputs, p)
-                if self._train_check != "ok":
-                    print(f"training steps: TRL's full forward ({self._train_check})")
-                    return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            self.prefix_steps += 1
-            forward = PrefixForward(model, p, _cache_kwarg(self.accelerator.unwrap_model(model)))
-            return super().compute_loss(forward, inputs, return_outputs, num_items_in_batch)
-
-        def _check_training_forward(self, model, inputs, p: int) -> str:
-            """The first batch's log-probs both ways, without gradients: a model that rejects or ignores the cache
-            trains through TRL's forward instead."""
-            import torch
-
-            why = self._prefix_unsupported(None)
-            if why is None and self.args.gradient_checkpointing:
-                why = "gradient checkpointing"
-            if why is not None:
-                return why
-            labels = inputs["input_ids"].masked_fill(inputs["completion_mask"] == 0, -100)
-            kwargs = dict(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], labels=labels,
-                          fused_lm_head=True)
-            try:
-                with torch.no_grad(), self.accelerator.autocast():
-                    want = model(**kwargs).log_probs.float().sum(dim=1)
-                    forward = PrefixForward(model, p, _cache_kwarg(self.accelerator.unwrap_model(model)))
-                    got = forward(**kwargs).log_probs.float().sum(dim=1)
-            except (RuntimeError, TypeError, ValueError, AttributeError) as exc:
-                return f"the shared-prefix forward failed on the first batch: {str(exc).splitlines()[0]}"
-            worst = float((got - want).abs().max())
-            if worst > TOLERANCE_NATS:
-                return f"the shared-prefix forward differed by {worst:.2f} nats on the first batch"
-            return "ok"
+        def scored(self, inputs):
+            return inputs["completion_mask"] == 1
 
         def _precompute_ref_logps(self, dataset, name: str, batch_size: int):
             why = self._prefix_unsupported(dataset) if self.prefix_reference else "not asked for"
@@ -233,10 +281,10 @@ def trainer_class(reference: bool = True, training: bool = True):
             return super()._precompute_ref_logps(dataset, name, batch_size)
 
         def _prefix_unsupported(self, dataset) -> str | None:
-            """Why the shortcut can't run here (None: it can); dataset None checks the trainer only."""
+            """Why the reference-pass shortcut can't run here (None: it can)."""
             from datasets import Dataset
 
-            if dataset is not None and (not isinstance(dataset, Dataset) or "prompt_ids" not in dataset.column_names):
+            if not isinstance(dataset, Dataset) or "prompt_ids" not in dataset.column_names:
                 return "not a tokenised map-style dataset"
             if self.accelerator.num_processes > 1 or self.is_deepspeed_enabled or self.is_fsdp_enabled:
                 return "distributed training"

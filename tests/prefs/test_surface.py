@@ -83,3 +83,16 @@ def test_helpful_pairs_get_the_harmful_mix_and_harmful_ones_only_lose_decoration
         bare_harmful += strategy in DECORATIONS and not decorated
     bare_helpful = sum("surface" not in r["metadata"] for r in helpful)
     assert abs(bare_harmful / len(single) - bare_helpful / len(helpful)) < 0.15
+
+
+def test_a_users_own_template_names_are_left_as_written(tmp_path):
+    """Case files from users carry their own `template` values (names, not our indexes): those pairs keep their text,
+    where the suite's own templated cases still get matched."""
+    cases = load_cases()
+    own = [{**c, "id": f"own/{c['id']}", "template": "my-phrasing", "turns": [c["turns"][0] + " (own wording)"]}
+           for c in cases if c.get("strategy") == "direct" and c["split"] == "train"]
+    rows = _rows(build(None, cases + own, tmp_path / "p.jsonl", balance=1.4, anchors=20, match_surface=True))
+    mine = [r for r in rows if r["metadata"]["case_id"].startswith("own/")]
+    assert mine and all("surface" not in r["metadata"] for r in mine)
+    assert all(r["prompt"][-1]["content"].endswith("(own wording)") for r in mine)
+    assert any("surface" in r["metadata"] for r in rows)  # the rest still matched

@@ -128,3 +128,37 @@ def test_batch_prefix_stops_before_the_first_scored_token():
     assert batch_prefix_length(ids, mask, torch.zeros_like(replies)) == 4
     ids[2, 0] = 8
     assert batch_prefix_length(ids, mask, replies) == 0
+
+
+def sft_step(model_dir, tmp_path, prefix_training: bool):
+    """Loss and LoRA gradients of the first SFT batch (3 generated TaskMaster conversations, assistant-only loss)."""
+    from taskalign.train import sft
+    from taskalign.train.shared_prefix import sft_trainer_class
+
+    torch.manual_seed(0)
+    settings = sft.SFTSettings(model=str(model_dir), out=str(tmp_path), n_generated=6, per_conversation=2,
+                               batch_size=3, lora_r=4, lora_alpha=8, precision="fp32")
+    rows = sft.load_data(settings, tmp_path)
+    model, tokenizer = common.load_for_training(str(model_dir), precision="fp32")
+    tokenizer.chat_template = sft.training_template(tokenizer)
+    trainer = sft_trainer_class()(model=model, args=sft.sft_config(settings, tmp_path, True),
+                                  train_dataset=common.training_dataset(rows, tmp_path), processing_class=tokenizer,
+                                  peft_config=common.lora_config(model, 4, 8))
+    trainer.prefix_training = prefix_training
+    batch = next(iter(trainer.get_train_dataloader()))
+    trainer.model.train()
+    trainer.model.zero_grad()
+    loss = trainer.compute_loss(trainer.model, batch)
+    loss.backward()
+    return float(loss.detach()), {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.requires_grad}, \
+        trainer
+
+
+def test_sft_steps_through_the_shared_prefix_give_trls_loss_and_gradients(tiny_model_dir, tmp_path):
+    want_loss, want_grads, plain = sft_step(tiny_model_dir, tmp_path / "trl", False)
+    got_loss, got_grads, trainer = sft_step(tiny_model_dir, tmp_path / "prefix", True)
+    assert plain.prefix_steps == 0 and trainer.prefix_steps == 1
+    assert got_loss == pytest.approx(want_loss, rel=1e-4)
+    assert any(g.abs().sum() > 0 for g in want_grads.values())
+    for name, grad in want_grads.items():
+        assert torch.allclose(got_grads[name], grad, atol=1e-5, rtol=1e-3), name

@@ -48,6 +48,7 @@ def test_sft_changes_weights_logs_finite_loss_and_loads(sft_out, tiny_model_dir)
     losses = logged_losses(sft_out)
     assert len(losses) == 3 and all(math.isfinite(x) for x in losses)
     note = json.loads((sft_out / "taskalign_model.json").read_text())
+    assert note["shared_prefix_steps"] == 3  # every step ran the shared system prompt once per batch
     assert note["kind"] == "sft" and note["base"] == str(tiny_model_dir) and note["assistant_only_loss"]
     assert (sft_out / "adapter" / "adapter_config.json").is_file()
     assert (sft_out / "sft_data.jsonl").is_file()  # generated data is kept beside the model
