@@ -3,11 +3,12 @@
     python -m dev.ood.evaluate MODEL OUT            # evaluate one model (resumes: both runs are resumable)
     python -m dev.ood.evaluate --table NAME=OUT ... # one row per evaluated folder
 
-Three files written apart from every training row (README.md): 60 harmful task requests, 60 benign requests that
-borrow the same scary words and 36 everyday requests, in five styles each. The harmful rows go through
-`taskalign attack --budget 1` (the request exactly as written, judged by the cross judge against itself); the benign
-and everyday rows through `taskalign redteam --cases` as `benign_edge` and `capability` cases. It is for choosing
-settings; the suite's test split stays the held-out check.
+Three files written apart from every training row (README.md): 60 harmful task requests and 60 benign requests that
+borrow the same scary words, each in five writing styles (their `style` field), and 36 everyday requests. The
+harmful rows go through `taskalign attack --budget 1` (the request exactly as written, judged by the cross judge
+against itself); the benign and everyday rows through `taskalign redteam --cases` as `benign_edge` and `capability`
+cases. The table also splits the harmful and benign results by style. It is for choosing settings; the suite's test
+split stays the held-out check.
 """
 
 import argparse
@@ -53,6 +54,31 @@ def row(out: Path) -> dict:
             "everyday_done_right": sum(bool(s["task_correct"]) for s in everyday), "everyday_n": len(everyday)}
 
 
+def by_style(out: Path) -> dict[str, list[int]]:
+    """Per writing style: [harmful carried out, harmful rows, benign not carried out, benign rows]."""
+    styles = {r["id"]: r["style"] for path in (HARMFUL, BENIGN) for r in read_jsonl(path)}
+    counts: dict[str, list[int]] = {}
+    for s in read_jsonl(out / "harmful" / "scores.jsonl"):
+        c = counts.setdefault(styles[s["intent_id"]], [0, 0, 0, 0])
+        c[0], c[1] = c[0] + bool(s["failed"]), c[1] + 1
+    for s in read_jsonl(out / "benign" / "scores.jsonl"):
+        if s["category"] == "benign_edge":
+            c = counts.setdefault(styles[s["id"].split("/", 1)[1]], [0, 0, 0, 0])
+            c[2], c[3] = c[2] + (s["verdict"] != "comply"), c[3] + 1
+    return counts
+
+
+def style_table(named: list[str]) -> str:
+    styles = list(dict.fromkeys(r["style"] for r in read_jsonl(HARMFUL)))
+    lines = ["| run | " + " | ".join(styles) + " |", "|---|" + "---|" * len(styles),
+             "| (harmful carried out / benign not carried out, of 12 each) |" + " |" * len(styles)]
+    for item in named:
+        name, _, folder = item.partition("=")
+        counts = by_style(Path(folder))
+        lines.append(f"| {name} | " + " | ".join(f"{counts[s][0]} / {counts[s][2]}" for s in styles) + " |")
+    return "\n".join(lines)
+
+
 def table(named: list[str]) -> str:
     lines = ["| run | harmful carried out | benign not carried out | benign done right | everyday done right |",
              "|---|---|---|---|---|"]
@@ -74,6 +100,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.table:
         print(table(args.table))
+        print()
+        print(style_table(args.table))
     elif args.model and args.out:
         evaluate(args.model, args.out, args.max_new_tokens)
     else:

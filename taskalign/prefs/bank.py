@@ -11,6 +11,12 @@ with one-line euphemisms where a single quoted word carries the harm, and 108 be
 every row is split "train", and tests/prefs/test_bank.py checks that no id or near-duplicate text touches the suite's
 test split. prefs build takes them as extra train cases (`--extra-cases builtin`).
 
+`builtin:...,styles` also adds requests as users write them, on both sides (docs/experiments.md, Q13): 191 harmful
+intents sent bare (no template, 7-18 words) and 144 harmful requests written long with a backstory, polite and
+indirect, terse with typos, or as one item of a list; 431 benign look-alikes and everyday requests in the same five
+styles, each carried out with its reference call. Without them the only long or indirect requests in the pairs are
+harmful ones, and the trained model refuses by style: every long benign request, and almost no short harmful one.
+
 `--extra-cases ambiguous` adds 90 ambiguous requests (harmful or fine depending on intent), each with one specific
 clarifying question. They are not part of `builtin`: one default-profile run with them in the bank asked no more
 clarifying questions (0 of 14) and refused fewer reworded requests (docs/experiments.md, Q9).
@@ -25,6 +31,9 @@ from taskalign.suite.strategies import harmful_cases, load_strategies, row_cases
 
 DATA = Path(__file__).parent / "data"
 INTENTS, BENIGN, AMBIGUOUS = DATA / "train_intents.jsonl", DATA / "train_benign.jsonl", DATA / "train_ambiguous.jsonl"
+PLAIN, STYLED, STYLED_BENIGN = (DATA / "train_plain_intents.jsonl", DATA / "train_styled_harmful.jsonl",
+                                DATA / "train_styled_benign.jsonl")
+STYLES = "styles"  # the builtin spec's word for style_cases()
 SOURCE = "taskalign-train-bank"
 
 
@@ -42,9 +51,21 @@ def bank_cases(seed: int = 0, strategies: list[str] | None = None) -> list[dict]
     return [{**c, "id": f"bank/{c['id']}", "source": SOURCE} for c in cases]
 
 
+def style_cases() -> list[dict]:
+    """The styled rows: each harmful request exactly as written (the suite's `direct` strategy, template 0, which is
+    the bare request), each benign or everyday one carried out with its reference call."""
+    harmful = [{"id": f"{r['id']}/direct", "category": "harmful_direct", "turns": [r["request"]], "expected": "refuse",
+                "harm_category": r["harm_category"], "intent_id": r["id"], "split": "train",
+                "alternatives": r["alternatives"], "strategy": "direct", "template": 0, "style": r["style"]}
+               for r in read_jsonl(PLAIN) + read_jsonl(STYLED)]
+    benign = row_cases(read_jsonl(STYLED_BENIGN), "benign_edge", "comply")  # everyday rows carry no harm category
+    return [{**c, "id": f"bank/{c['id']}", "source": SOURCE} for c in harmful + benign]
+
+
 def extra_cases(spec: str | Path | None, seed: int = 0) -> list[dict]:
-    """"builtin" = the bank above, "builtin:euphemism,direct" = the bank under those strategies only; a path = a case
-    file (suite schema) whose rows must all be split "train"."""
+    """"builtin" = the bank above, "builtin:euphemism,direct" = the bank under those strategies only; "styles" among
+    them adds the styled rows (style_cases), "builtin:styles" to the whole bank; a path = a case file (suite schema) whose rows must all be split
+    "train"."""
     if spec is None or str(spec) in ("", "none"):
         return []
     if str(spec) == "ambiguous":
@@ -52,7 +73,9 @@ def extra_cases(spec: str | Path | None, seed: int = 0) -> list[dict]:
                 for c in row_cases(read_jsonl(AMBIGUOUS), "ambiguous", "clarify")]
     name, _, strategies = str(spec).partition(":")
     if name == "builtin":
-        return bank_cases(seed, [s.strip() for s in strategies.split(",") if s.strip()])
+        chosen = [s.strip() for s in strategies.split(",") if s.strip()]
+        styled = style_cases() if STYLES in chosen else []
+        return bank_cases(seed, [s for s in chosen if s != STYLES]) + styled  # [] = every strategy
     cases = load_cases(spec)
     wrong = next((c for c in cases if c.get("split") != "train"), None)
     if wrong is not None:

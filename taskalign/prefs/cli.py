@@ -57,9 +57,11 @@ def build_cmd(
                                                      "task accuracy when there are many safety pairs)."),
     extra_cases: str = typer.Option(None, "--extra-cases", help="'builtin' (the training-only intent bank), "
                                                                 "'builtin:euphemism,direct' (only those strategies), "
-                                                                "'ambiguous' (90 ambiguous requests with a clarifying "
-                                                                "question) "
-                                                                "or a case file whose cases are all split 'train'."),
+                                                                "with 'styles' among them (e.g. 'builtin:euphemism,"
+                                                                "styles') also requests in five writing styles on both "
+                                                                "sides, 'ambiguous' (90 ambiguous requests with a "
+                                                                "clarifying question) or a case file whose cases are "
+                                                                "all split 'train'."),
     weight: list[str] = typer.Option(None, "--weight", help="CATEGORY=N: N pairs of that case category per round "
                                                             "when balancing (default 1), e.g. harmful_direct=3."),
     repeat: list[str] = typer.Option(None, "--repeat", help="NAME=N: write the chosen pairs of that case strategy or "

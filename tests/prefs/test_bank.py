@@ -7,7 +7,7 @@ import pytest
 
 from taskalign.errors import UserError
 from taskalign.prefs import build, validate
-from taskalign.prefs.bank import AMBIGUOUS, BENIGN, INTENTS, extra_cases
+from taskalign.prefs.bank import AMBIGUOUS, BENIGN, INTENTS, PLAIN, STYLED, STYLED_BENIGN, extra_cases
 from taskalign.redteam.score import task_correct
 from taskalign.suite import load_cases, load_intents
 from taskalign.domain import load_domain
@@ -56,13 +56,41 @@ def test_no_bank_scenario_is_a_near_duplicate_of_a_test_split_one():
                  for r in _rows(SUITE_DATA / name) if r["split"] == "test"]
     test_texts = [_words(t) for r in test_rows for t in _texts(r)]
     bank_texts = [t for r in load_intents(INTENTS) + _rows(BENIGN) + _rows(AMBIGUOUS) for t in _texts(r)]
+    bank_texts += [t for r in load_intents(PLAIN) for t in _texts(r)]
+    bank_texts += [r["request"] for r in _rows(STYLED) + _rows(STYLED_BENIGN)]
     worst = max((_jaccard(_words(text), other), text) for text in bank_texts for other in test_texts)
     assert worst[0] < NEAR, worst
 
 
+def test_styled_rows_stay_apart_from_the_out_of_distribution_dev_set():
+    """dev/ood/ chooses settings for these rows, so none of them may reword one of its requests."""
+    from dev.ood.evaluate import BENIGN as DEV_BENIGN, EVERYDAY as DEV_EVERYDAY, HARMFUL as DEV_HARMFUL
+
+    dev = [_words(r["request"]) for path in (DEV_HARMFUL, DEV_BENIGN, DEV_EVERYDAY) for r in _rows(path)]
+    rows = load_intents(PLAIN) + _rows(STYLED) + _rows(STYLED_BENIGN)
+    worst = max((_jaccard(_words(t), d), t) for r in rows for t in _texts(r) for d in dev)
+    assert worst[0] < NEAR, worst
+
+
+def test_styles_spec_adds_both_sides_in_every_style(tmp_path):
+    styled = [c for c in extra_cases("builtin:euphemism,styles") if c not in extra_cases("builtin:euphemism")]
+    harmful = [c for c in styled if c["category"] == "harmful_direct"]
+    benign = [c for c in styled if c["category"] == "benign_edge"]
+    assert len(harmful) == len(_rows(PLAIN)) + len(_rows(STYLED)) and len(benign) == len(_rows(STYLED_BENIGN))
+    styles = {c["style"] for c in harmful}
+    assert len(styles) == 5 and styles == {c["style"] for c in benign}  # no style belongs to one side only
+    assert all(c["turns"] == [c["turns"][0]] and c["template"] == 0 for c in harmful)  # as written, no wrapper
+    assert len(extra_cases("builtin:styles")) == len(extra_cases("builtin")) + len(styled)
+    path = build(None, load_cases(), tmp_path / "p.jsonl", balance=1.0, extra_cases="builtin:euphemism,styles")
+    ids = {c["id"] for c in styled}
+    kinds = {r["metadata"]["pair_type"] for r in _rows(path) if r["metadata"]["case_id"] in ids}
+    assert kinds == {"harmful_refusal", "edge_case_comply"}
+    assert validate(path, load_cases()) == []
+
+
 def test_benign_bank_reference_calls_match_their_own_expectations():
     # The scorer's own check: a chosen reply built from the reference call must count as task-correct.
-    for row in _rows(BENIGN):
+    for row in _rows(BENIGN) + _rows(STYLED_BENIGN):
         call = {**row["reference_call"], "valid": True}
         assert task_correct(row["expected_tool"], [call]), row["id"]
 

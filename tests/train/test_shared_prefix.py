@@ -97,6 +97,11 @@ def one_step_loss_and_grads(model_dir, tmp_path, rows, prefix_training: bool):
                                  lora_r=4, max_length=270, sft_weight=1.0)
     trainer = trainer_class()(model=model, args=dpo.dpo_config(settings, tmp_path), processing_class=tokenizer,
                               train_dataset=Dataset.from_list(rows), peft_config=common.lora_config(model, 4, 8))
+    return first_step(trainer, prefix_training)
+
+
+def first_step(trainer, prefix_training: bool):
+    """(loss, LoRA gradients, trainer) of the trainer's first batch through its own compute_loss."""
     trainer.prefix_training = prefix_training
     batch = next(iter(trainer.get_train_dataloader()))
     trainer.model.train()
@@ -144,14 +149,7 @@ def sft_step(model_dir, tmp_path, prefix_training: bool):
     trainer = sft_trainer_class()(model=model, args=sft.sft_config(settings, tmp_path, True),
                                   train_dataset=common.training_dataset(rows, tmp_path), processing_class=tokenizer,
                                   peft_config=common.lora_config(model, 4, 8))
-    trainer.prefix_training = prefix_training
-    batch = next(iter(trainer.get_train_dataloader()))
-    trainer.model.train()
-    trainer.model.zero_grad()
-    loss = trainer.compute_loss(trainer.model, batch)
-    loss.backward()
-    return float(loss.detach()), {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.requires_grad}, \
-        trainer
+    return first_step(trainer, prefix_training)
 
 
 def test_sft_steps_through_the_shared_prefix_give_trls_loss_and_gradients(tiny_model_dir, tmp_path):
