@@ -15,7 +15,9 @@ test split. prefs build takes them as extra train cases (`--extra-cases builtin`
 intents sent bare (no template, 7-18 words) and 144 harmful requests written long with a backstory, polite and
 indirect, terse with typos, or as one item of a list; 431 benign look-alikes and everyday requests in the same five
 styles, each carried out with its reference call. Without them the only long or indirect requests in the pairs are
-harmful ones, and the trained model refuses by style: every long benign request, and almost no short harmful one.
+harmful ones, and the trained embedded model refuses by style: every long benign request, and few short harmful ones.
+With them it refused short plain harm but also most of the suite's look-alikes, and still every long benign request,
+so no profile uses them.
 
 `--extra-cases ambiguous` adds 90 ambiguous requests (harmful or fine depending on intent), each with one specific
 clarifying question. They are not part of `builtin`: one default-profile run with them in the bank asked no more
@@ -64,8 +66,8 @@ def style_cases() -> list[dict]:
 
 def extra_cases(spec: str | Path | None, seed: int = 0) -> list[dict]:
     """"builtin" = the bank above, "builtin:euphemism,direct" = the bank under those strategies only; "styles" among
-    them adds the styled rows (style_cases), "builtin:styles" to the whole bank; a path = a case file (suite schema) whose rows must all be split
-    "train"."""
+    them adds the styled rows (style_cases), "builtin:styles" to the whole bank; a path = a case file (suite schema)
+    whose rows must all be split "train"."""
     if spec is None or str(spec) in ("", "none"):
         return []
     if str(spec) == "ambiguous":
