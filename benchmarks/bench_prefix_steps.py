@@ -6,11 +6,14 @@
 
 Every TaskMaster sequence starts with the same system prompt, and TRL's forward runs it again for every sequence of a
 batch: 8 for a DPO batch of 4 pairs (chosen and rejected), 4 conversations for an SFT batch. The shared-prefix forward
-runs it once per batch. One trainer, built as the default pipeline builds it (DPO: LoRA on the last 12 layers,
+runs it once per batch. DPO with LoRA on the last 12 layers also has a third arm: the 18 frozen layers run only in
+the reference pass, which keeps each sequence's hidden states at layer 18, and a step runs the last 12 layers only
+(`frozen_layers_once`). One trainer, built as the default pipeline builds it (DPO: LoRA on the last 12 layers,
 batches of 4 pairs, SFT term; SFT: the generated TaskMaster conversations, 3 requests each, batches of 4, LoRA r 32 on
-every layer; bf16 autocast where the CPU has it), runs the same batches through `training_step` both ways,
-alternating batch by batch, so machine load hits both arms alike. Prints seconds per step per arm, the ratio over all
-but the first batch, and the first batch's loss both ways (computed before any step, on the same weights).
+every layer; bf16 autocast where the CPU has it), runs the same batches through `training_step` each way,
+alternating arm by arm within each batch, so machine load hits the arms alike. Prints seconds per step per arm, the
+ratio to TRL's over all but the first batch, and the first batch's loss each way (computed before any step, on the
+same weights).
 """
 
 import argparse
@@ -71,29 +74,37 @@ def main() -> None:
         batches = [next(loader) for _ in range(args.steps)]
         trainer.model.train()
         trainer.current_gradient_accumulation_steps = 1  # set by Trainer.train(), which this loop stands in for
+        trunk = getattr(trainer, "trunk", None)  # DPO with LoRA on the last layers: filled by the reference pass
+        # (prefix_training, trunk) per arm; the frozen-layers arm first, so the first-batch check runs with it
+        arms = {"TRL": (False, None), **({"frozen layers once": (True, trunk)} if trunk else {}),
+                "shared prefix": (True, None)}
         losses = {}
         with torch.no_grad(), trainer.accelerator.autocast():
-            for arm in (False, True):
-                trainer.prefix_training = arm
+            for arm, (prefix_training, arm_trunk) in arms.items():
+                trainer.prefix_training, trainer.trunk = prefix_training, arm_trunk
                 losses[arm] = float(trainer.compute_loss(trainer.model, batches[0]))
-        times = {False: [], True: []}
+                if arm_trunk is not None and trainer.trunk is None:
+                    raise SystemExit("the first-batch check turned the frozen-layers path off (see above)")
+        if trunk:
+            trunk.steps = 0
+        times = {arm: [] for arm in arms}
         for batch in batches:
-            for arm in (False, True):
-                trainer.prefix_training = arm
+            for arm, (prefix_training, arm_trunk) in arms.items():
+                trainer.prefix_training, trainer.trunk = prefix_training, arm_trunk
                 start = time.perf_counter()
                 with trainer.accelerator.autocast():  # what Trainer.train()'s prepared model runs under (bf16 or none)
                     trainer.training_step(trainer.model, batch)
                 times[arm].append(time.perf_counter() - start)
         tokens = sum(int(b["attention_mask"].sum()) for b in batches) / len(batches)
-    trl_s, prefix_s = sum(times[False][1:]) / (args.steps - 1), sum(times[True][1:]) / (args.steps - 1)
+    mean = {arm: sum(t[1:]) / (args.steps - 1) for arm, t in times.items()}
     print(f"{args.trainer}: {args.steps} batches ({tokens:.0f} tokens each on average), precision {args.precision}, "
-          f"{torch.get_num_threads()} threads; shared-prefix steps taken {trainer.prefix_steps}")
-    print(f"TRL forward     {' '.join(f'{t:5.2f}' for t in times[False])} s")
-    print(f"prefix forward  {' '.join(f'{t:5.2f}' for t in times[True])} s")
-    print(f"mean after the first: TRL {trl_s:.2f} s/step, prefix {prefix_s:.2f} s/step, ratio prefix/TRL "
-          f"{prefix_s / trl_s:.2f}")
-    print(f"first batch loss: TRL {losses[False]:.5f}, prefix {losses[True]:.5f}")
-
+          f"{torch.get_num_threads()} threads; shared-prefix steps taken {trainer.prefix_steps}"
+          + (f", of them from layer {trunk.k} up {trunk.steps}" if trunk else ""))
+    for arm, t in times.items():
+        print(f"{arm:19s} {' '.join(f'{x:5.2f}' for x in t)} s")
+    print("mean after the first: " + ", ".join(f"{arm} {s:.2f} s/step ({s / mean['TRL']:.2f} of TRL's)"
+                                               for arm, s in mean.items()))
+    print("first batch loss: " + ", ".join(f"{arm} {loss:.5f}" for arm, loss in losses.items()))
 
 if __name__ == "__main__":
     main()

@@ -49,6 +49,9 @@ METHODS = ("dpo", "kto", "orpo")
 # Sections a profile may leave out: an attack budget of 0 is no adaptive evaluation, n 0 no rounds; kto and orpo
 # default to their settings classes' defaults.
 OPTIONAL = {"attack": {"budget": 0}, "rounds": {"n": 0}, "kto": {}, "orpo": {}}
+# The sections that load a model, each with its own `precision`; `--precision` sets them all (fp32 everywhere stands
+# in for a CPU without native bf16). The rounds' red-team and training stages take the eval and method sections'.
+PRECISION_SECTIONS = ("sft", "dpo", "kto", "orpo", "base_eval", "eval", "prefs_eval", "attack")
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class PipelineConfig:
     rounds: int | None = None    # overrides the profile's rounds.n
     method: str = "dpo"          # dpo | kto | orpo: the preference trainer and the profile section it reads
     domain: str = "taskmaster"   # a built-in domain name or a domain folder: suite, SFT conversations, pairs
+    precision: str | None = None  # every training and red-team section's precision (fast, fp32, bf16, auto)
 
 
 def load_settings(config: PipelineConfig) -> dict:
@@ -106,6 +110,14 @@ def load_settings(config: PipelineConfig) -> dict:
         domain = str(load_domain(config.domain).root.resolve())  # a bad --domain fails here, before any stage
         for key in ("base_eval", "eval", "prefs_eval", "sft", "prefs"):
             settings[key] = {**settings[key], "domain": domain}
+    if config.precision is not None:
+        from taskalign.models.hf import PRECISION_HELP, PRECISIONS
+
+        if config.precision not in PRECISIONS:
+            raise UserError(f"--precision {config.precision!r} is not one of {', '.join(PRECISIONS)} "
+                            f"({PRECISION_HELP}).")
+        for key in PRECISION_SECTIONS:
+            settings[key] = {**settings.get(key, {}), "precision": config.precision}
     if config.rounds is not None:
         if config.rounds < 0:
             raise UserError(f"--rounds {config.rounds} must be 0 or more.")
@@ -265,15 +277,22 @@ def _attack(model: str, out: Path, intents: str, section: dict, judge: tuple[str
     return out.name
 
 
-def _variants_run(model: str, folder: Path, seed: int, rounds: RoundSettings, judge) -> str:
+def _variants_run(model: str, folder: Path, seed: int, rounds: RoundSettings, judge, precision: dict) -> str:
     """Operator variants of the train cases (harmful and benign), red-teamed on the model a round starts from."""
     from taskalign.attack.variants import write_variants
 
     cases = folder / "variants.jsonl"
     if not cases.is_file():  # written once per round: the red-team run resumes on the same file
         write_variants(cases, per_case=rounds.per_case, seed=seed)
-    section = {"cases": str(cases), "limit": rounds.variants_limit, "max_new_tokens": rounds.max_new_tokens}
+    section = {"cases": str(cases), "limit": rounds.variants_limit, "max_new_tokens": rounds.max_new_tokens,
+               **precision}
     return _redteam(model, folder / "variants", section, judge)
+
+
+def _precision(section: dict) -> dict:
+    """{"precision": ...} where a section names one (the rounds' stages follow it), else {}, which keeps their stage
+    keys, and so earlier runs' finished rounds, as they were."""
+    return {"precision": section["precision"]} if "precision" in section else {}
 
 
 def _round(st: "Stages", out: Path, r: int, start: tuple[str, str, str], s: dict, j, code: dict,
@@ -284,12 +303,13 @@ def _round(st: "Stages", out: Path, r: int, start: tuple[str, str, str], s: dict
     model, dpo_stage, run_dir = start
     folder, new_model = out / f"round{r}", out / "models" / f"aligned_r{r}"
     folder.mkdir(parents=True, exist_ok=True)
-    attack = {"budget": rounds.budget, "seed": r, "max_new_tokens": rounds.max_new_tokens}
+    attack = {"budget": rounds.budget, "seed": r, "max_new_tokens": rounds.max_new_tokens, **_precision(s["attack"])}
     st.run(f"attack_train_r{r}", {**attack, "code": code["attack"]},
            lambda: _attack(model, folder / "attack_train", "train", attack, j), folder / "attack_train",
            after=(dpo_stage,))
-    st.run(f"variants_r{r}", {**s["rounds"], "code": code["attack"]},
-           lambda: _variants_run(model, folder, r, rounds, j), folder / "variants", after=(dpo_stage,))
+    precision = _precision(s["eval"])
+    st.run(f"variants_r{r}", {**s["rounds"], **precision, "code": code["attack"]},
+           lambda: _variants_run(model, folder, r, rounds, j, precision), folder / "variants", after=(dpo_stage,))
     prefs_section = {"anchors": rounds.anchors, "max_pairs": rounds.max_pairs, "balance": rounds.balance, "seed": r,
                      **({"match_surface": True} if s["prefs"].get("match_surface") else {})}
     st.run(f"prefs_r{r}", {**prefs_section, "code": code["prefs"]},

@@ -27,9 +27,11 @@ def pipeline(
     domain: str = typer.Option("taskmaster", "--domain", help="Domain (built-in name or folder): the suite every "
                                                                "red-team stage runs, the SFT conversations and the "
                                                                "preference pairs' persona and tools."),
+    precision: str = typer.Option(None, "--precision", help="Every stage's precision, overriding the profile's: fast "
+                                                            "(bf16 where native), fp32, bf16 or auto."),
 ):
     """Base → SFT → red-team → prefs → DPO (or KTO, ORPO) → red-team → compare, each stage cached and resumable."""
     from taskalign.pipeline import PipelineConfig, run
 
     run(PipelineConfig(out=str(out), profile=profile, config=config, model=model, judge=judge, abstain=abstain,
-                       rounds=rounds, method=method, domain=domain))
+                       rounds=rounds, method=method, domain=domain, precision=precision))

@@ -28,6 +28,10 @@ class DPOSettings(common.PreferenceSettings):
     train_prefix: bool = field(default=True, metadata={
         "help": "In each training step, run the batch's shared prefix once instead of once per sequence: the same loss "
                 "and gradients, ~0.5-0.65x the step time (train/shared_prefix.py)."})
+    frozen_layers_once: bool = field(default=True, metadata={
+        "help": "With lora_layers N (and both passes above), run the frozen lower layers only in the reference pass, "
+                "keeping each sequence's hidden states there, and in each step only the last N layers: the same loss "
+                "and gradients, faster steps (train/shared_prefix.py)."})
     group_by_length: bool = field(default=False, metadata={
         "help": "Also train in length-grouped batches: steps ~20 % faster, but such batches hold one kind of pair, "
                 "and the embedded model's harmful compliance rose from 0.17 to 0.55 (docs/experiments.md)."})
@@ -142,7 +146,8 @@ def run(settings: DPOSettings, log=None) -> Path:
         reference = settings.precompute_ref and settings.ref_prefix
         trainer_type = DPOTrainer
         if reference or settings.train_prefix:
-            trainer_type = trainer_class(reference=reference, training=settings.train_prefix)
+            trainer_type = trainer_class(reference=reference, training=settings.train_prefix,
+                                         frozen_layers_once=settings.frozen_layers_once)
         return args, rows, trainer_type, {"n_pairs": len(pairs), "n_pairs_too_long": long}
 
     losses = "+".join(loss_types(settings))
@@ -158,6 +163,10 @@ def write_summary(out: Path, trainer, result, extra: dict, log) -> None:
         log(f"[yellow]warning: {warning}[/yellow]")
     prefix = {"reference_prefix_tokens": getattr(trainer, "ref_prefix_tokens", None),
               "shared_prefix_steps": getattr(trainer, "prefix_steps", 0)}
+    trunk = getattr(trainer, "trunk", None)
+    if trunk is not None:  # steps that ran only the layers from `from_layer` up
+        prefix["frozen_layers_once"] = {"from_layer": trunk.k, "steps": trunk.steps,
+                                        "kept_mib": round(trunk.kept_bytes / 2**20, 1)}
     common.write_json(out / "train_summary.json", {"steps": result.global_step, "train_loss": result.training_loss,
                                                    **extra, **prefix, "final": history[-1] if history else {},
                                                    "warnings": [warning] if warning else []})

@@ -16,15 +16,19 @@ subclasses change only where those forward passes start:
   and with gradients (LoRA changes it), its cache is repeated across the rows and only their rest runs; TRL's loss
   reads the per-token fields at the full width, so the loss, the SFT term, the metrics and the optimiser step are
   TRL's.
+- **Frozen layers once** (`Trunk`; DPO with LoRA on the last layers only, `lora_layers`). The layers below the
+  adapted ones are the reference's, and the reference pass runs every sequence through them anyway: it keeps each
+  sequence's hidden states entering the first adapted layer, and each training step runs only the adapted layers.
 
 benchmarks/bench_ref_prefix.py measured the pass at 0.43-0.60 of TRL's time, benchmarks/bench_prefix_steps.py a DPO
 step at 0.52 (fp32) to 0.64 (bf16) (docs/training.md). tests/train/test_shared_prefix.py checks that the log-probs,
-the losses and the LoRA gradients match TRL's own on a tiny model.
+the losses and the LoRA gradients match TRL's own on a tiny model, with LoRA on every layer and on the last one.
 
 Each falls back to TRL's own forward (and says why) where the shortcut does not hold: several processes or
 DeepSpeed/FSDP, `ld_alpha`, `keep_end` truncation, vision data, gradient checkpointing (training), padding-free or
 packed batches, prompts sharing fewer than MIN_PREFIX tokens, a TRL or transformers without the hooks used here, or a
-first batch whose log-probs disagree with a plain forward pass.
+first batch whose log-probs disagree with a plain forward pass. The frozen-layers path also runs only where the
+reference is the policy with its adapter off, and a batch row the reference pass did not see runs every layer.
 """
 
 import contextlib
@@ -37,6 +41,7 @@ class _Mismatch(RuntimeError):
 
 
 MIN_PREFIX = 16  # below this the cache copy costs about what it saves
+MAX_KEPT_BYTES = 4 * 2**30  # frozen layers' hidden states kept for the training steps (the default's: ~0.4 GiB)
 TOLERANCE_NATS = 2.0  # first-batch check: bf16 rounding moved ~75-nat sums by < 1 nat; a cache ignored moves them by far more
 
 
@@ -145,6 +150,115 @@ def batch_prefix_length(input_ids, attention_mask, completion_mask) -> int:
 PER_TOKEN = ("log_probs", "entropy", "log_sum_sq_probs", "mean_logits", "is_top1", "label_mask")
 
 
+def decoder_stack(model):
+    """The module holding the decoder layers (`.layers`) of a causal LM, PEFT-wrapped or not; None if not found."""
+    import torch
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    inner = getattr(base, "model", None)
+    return inner if isinstance(getattr(inner, "layers", None), torch.nn.ModuleList) else None
+
+
+def first_trained_layer(model) -> int:
+    """Index of the lowest decoder layer with a trainable parameter (LoRA on the last N layers: layers - N); 0 where
+    the layers are not found or anything below them (the embeddings) trains."""
+    stack = decoder_stack(model)
+    if stack is None or any(p.requires_grad for p in stack.embed_tokens.parameters()):
+        return 0
+    for k, layer in enumerate(stack.layers):
+        if any(p.requires_grad for p in layer.parameters()):
+            return k
+    return 0
+
+
+class Trunk:
+    """The policy's frozen lower layers, run once for the whole of DPO. With LoRA on the last layers only
+    (`lora_layers`), layers 0..k-1 are the reference's, and the reference pass already runs every sequence through
+    them: it keeps each sequence's hidden states entering layer k (and the shared prefix's, and the prefix's keys and
+    values in layers 0..k-1), and a training step then runs only layers k and up, from those hidden states. The loss
+    and gradients are the full forward's: nothing below layer k trains. About 0.5 GB for the default's 946 pairs
+    (fp32 hidden states of each sequence's own tokens)."""
+
+    def __init__(self, model, k: int):
+        self.k, self.stack = k, decoder_stack(model)
+        self.p, self.prefix_ids, self.prefix_hidden, self.prefix_kv = 0, None, None, []
+        self.rows: dict[tuple, object] = {}
+        self.kept_bytes = 0
+        self.steps = 0  # training steps that ran only the layers from k
+
+    @contextlib.contextmanager
+    def capture(self, sink: list):
+        """Appends the hidden states entering layer k at each forward pass, while open."""
+        def hook(module, args, kwargs):
+            sink.append((args[0] if args else kwargs["hidden_states"]).detach())
+
+        handle = self.stack.layers[self.k].register_forward_pre_hook(hook, with_kwargs=True)
+        try:
+            yield sink
+        finally:
+            handle.remove()
+
+    def keep_prefix(self, prefix: list[int], hidden, cache) -> None:
+        self.p, self.prefix_ids, self.prefix_hidden = len(prefix), list(prefix), hidden
+        self.prefix_kv = [(layer.keys.detach(), layer.values.detach()) for layer in cache.layers[:self.k]]
+
+    def keep_rows(self, seqs, hidden) -> None:
+        """Each sequence's own hidden states, kept in host memory (a GPU's is needed for the model) up to
+        MAX_KEPT_BYTES in all; past that nothing is kept and every layer trains as before."""
+        for j, (ids, _) in enumerate(seqs):
+            if self.kept_bytes > MAX_KEPT_BYTES:
+                return
+            h = hidden[j, :len(ids) - self.p].to("cpu", copy=True)
+            self.rows[tuple(ids)] = h
+            self.kept_bytes += h.numel() * h.element_size()
+        if self.kept_bytes > MAX_KEPT_BYTES:
+            print(f"training steps: every layer runs (the frozen layers' hidden states would take over "
+                  f"{MAX_KEPT_BYTES / 2**30:.0f} GiB)")
+            self.rows = {}
+
+    @contextlib.contextmanager
+    def upper_layers(self):
+        """The model with only layers k and up in its layer list (each keeps its own index into the cache)."""
+        import torch
+
+        layers = self.stack.layers
+        self.stack.layers = torch.nn.ModuleList(list(layers)[self.k:])
+        try:
+            yield
+        finally:
+            self.stack.layers = layers
+
+    def forward(self, model, input_ids, attention_mask, labels, cache_kwarg: str, **kwargs):
+        """The model's output on the batch from layer k up, or None when a row was not in the reference pass (or the
+        batch does not start with the kept prefix): the caller then runs every layer."""
+        import torch
+
+        p, rows = self.p, input_ids.size(0)
+        if not self.rows or input_ids[0, :p].tolist() != self.prefix_ids:
+            return None
+        hidden = []
+        for j, n in enumerate(attention_mask.sum(dim=1).tolist()):
+            h = self.rows.get(tuple(input_ids[j, :n].tolist()))
+            if h is None:
+                return None
+            hidden.append(h)
+        embeds = hidden[0].new_zeros((rows, input_ids.size(1) - p, hidden[0].size(-1)))
+        for j, h in enumerate(hidden):
+            embeds[j, :h.size(0)] = h
+        embeds = embeds.to(input_ids.device)
+        with self.upper_layers():
+            out = model(inputs_embeds=self.prefix_hidden, use_cache=True, logits_to_keep=1)
+            cache = getattr(out, "cache", None) or out.past_key_values  # layers k and up, with gradients
+            for layer, (keys, values) in zip(cache.layers, self.prefix_kv):  # layers below k: the kept ones
+                layer.update(keys, values, 0)
+            cache.batch_repeat_interleave(rows)
+            positions = torch.arange(p, input_ids.size(1), device=input_ids.device)[None].expand(rows, -1)
+            out = model(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels[:, p:],
+                        position_ids=positions, **{cache_kwarg: cache}, **kwargs)
+        self.steps += 1
+        return out
+
+
 class PrefixForward:
     """Stands in for the policy in one training step: `model(input_ids=..., labels=..., fused_lm_head=True)` runs the
     batch's shared prefix once (batch 1, with gradients, since the LoRA layers change it), repeats its key/value cache
@@ -153,19 +267,27 @@ class PrefixForward:
     reads them unchanged. Gradients through the repeated cache add up over the rows, as they do over the rows' own
     copies of the prefix in the full forward."""
 
-    def __init__(self, model, p: int, cache_kwarg: str):
-        self.model, self.p, self.cache_kwarg = model, p, cache_kwarg
+    def __init__(self, model, p: int, cache_kwarg: str, trunk: Trunk | None = None):
+        self.model, self.p, self.cache_kwarg, self.trunk = model, p, cache_kwarg, trunk
 
     def __call__(self, input_ids, attention_mask, labels, fused_lm_head=True, use_cache=None, position_ids=None,
                  **kwargs):
         import torch
 
         p, rows = self.p, input_ids.size(0)  # position_ids: PrefixTraining only runs batches whose rows count from 0
-        cache = _prefix_cache(self.model, input_ids[0, :p].tolist(), input_ids.device)
-        cache.batch_repeat_interleave(rows)
-        positions = torch.arange(p, input_ids.size(1), device=input_ids.device)[None].expand(rows, -1)
-        out = self.model(input_ids=input_ids[:, p:], attention_mask=attention_mask, labels=labels[:, p:],
-                         position_ids=positions, fused_lm_head=fused_lm_head, **{self.cache_kwarg: cache}, **kwargs)
+        out = None
+        if self.trunk is not None and p >= self.trunk.p:
+            p = self.trunk.p
+            out = self.trunk.forward(self.model, input_ids, attention_mask, labels, self.cache_kwarg,
+                                     fused_lm_head=fused_lm_head, **kwargs)
+        if out is None:
+            p = self.p
+            cache = _prefix_cache(self.model, input_ids[0, :p].tolist(), input_ids.device)
+            cache.batch_repeat_interleave(rows)
+            positions = torch.arange(p, input_ids.size(1), device=input_ids.device)[None].expand(rows, -1)
+            out = self.model(input_ids=input_ids[:, p:], attention_mask=attention_mask, labels=labels[:, p:],
+                             position_ids=positions, fused_lm_head=fused_lm_head, **{self.cache_kwarg: cache},
+                             **kwargs)
         for name in PER_TOKEN:
             value = getattr(out, name, None)
             if value is not None:
@@ -203,6 +325,7 @@ class PrefixTraining:
 
     prefix_training: bool = True
     prefix_steps = 0  # training steps that ran through PrefixForward
+    trunk: Trunk | None = None  # set by the DPO reference pass where the lower layers are frozen
     _train_check: str | None = None  # None: not checked yet; "ok"; else why TRL's forward trains instead
 
     def scored(self, inputs):
@@ -226,7 +349,7 @@ class PrefixTraining:
                 print(f"training steps: TRL's full forward ({self._train_check})")
                 return None
         self.prefix_steps += 1
-        return PrefixForward(model, p, _cache_kwarg(self.accelerator.unwrap_model(model)))
+        return PrefixForward(model, p, _cache_kwarg(self.accelerator.unwrap_model(model)), self.trunk)
 
     def _check_training_forward(self, model, inputs, p: int) -> str:
         import torch
@@ -234,17 +357,24 @@ class PrefixTraining:
         labels = inputs["input_ids"].masked_fill(~self.scored(inputs), -100)
         kwargs = dict(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], labels=labels,
                       fused_lm_head=True)
-        try:
-            with torch.no_grad(), self.accelerator.autocast():
-                want = model(**kwargs).log_probs.float().sum(dim=1)
-                forward = PrefixForward(model, p, _cache_kwarg(self.accelerator.unwrap_model(model)))
-                got = forward(**kwargs).log_probs.float().sum(dim=1)
-        except (RuntimeError, TypeError, ValueError, AttributeError) as exc:
-            return f"the shared-prefix forward failed on the first batch: {str(exc).splitlines()[0]}"
-        worst = float((got - want).abs().max())
-        if worst > TOLERANCE_NATS:
-            return f"the shared-prefix forward differed by {worst:.2f} nats on the first batch"
-        return "ok"
+        cache_kwarg = _cache_kwarg(self.accelerator.unwrap_model(model))
+        with torch.no_grad(), self.accelerator.autocast():
+            want = model(**kwargs).log_probs.float().sum(dim=1)
+            for trunk in ([self.trunk] if self.trunk is not None else []) + [None]:
+                try:
+                    got = PrefixForward(model, p, cache_kwarg, trunk)(**kwargs).log_probs.float().sum(dim=1)
+                    worst = float((got - want).abs().max())
+                    why = None if worst <= TOLERANCE_NATS else f"differed by {worst:.2f} nats on the first batch"
+                except (RuntimeError, TypeError, ValueError, AttributeError) as exc:
+                    why = f"failed on the first batch: {str(exc).splitlines()[0]}"
+                if trunk is None:
+                    return "ok" if why is None else f"the shared-prefix forward {why}"
+                if why is None and trunk.steps:
+                    trunk.steps = 0  # the check is not a training step
+                    return "ok"
+                print(f"training steps: every layer runs (running only layers {trunk.k} and up "
+                      f"{why or 'found no batch row in the reference pass'})")
+                self.trunk = None
 
 
 def sft_trainer_class():
@@ -257,15 +387,19 @@ def sft_trainer_class():
     return SharedPrefixSFTTrainer
 
 
-def trainer_class(reference: bool = True, training: bool = True):
-    """TRL's DPOTrainer with the shared prefix run once in the reference pass and/or the training steps (a subclass
-    made here so TRL is imported lazily)."""
+def trainer_class(reference: bool = True, training: bool = True, frozen_layers_once: bool = True):
+    """TRL's DPOTrainer with the shared prefix run once in the reference pass and/or the training steps, and (with
+    both, and LoRA on the last layers only) the frozen lower layers run only in the reference pass (Trunk); a subclass
+    made here so TRL is imported lazily."""
     from trl import DPOTrainer
+
+    layers_once = frozen_layers_once  # a class body can't read an enclosing name it also assigns
 
     class SharedPrefixDPOTrainer(PrefixTraining, DPOTrainer):
         prefix_reference: bool = reference  # read in __init__, where TRL's pre-pass runs
         ref_prefix_tokens: int | None = None  # set when the shared-prefix pass ran (None: TRL's own pass)
         prefix_training: bool = training  # run training steps through PrefixForward (PrefixTraining)
+        frozen_layers_once: bool = layers_once  # keep the frozen layers' hidden states from the reference pass
 
         def scored(self, inputs):
             return inputs["completion_mask"] == 1
@@ -320,33 +454,56 @@ def trainer_class(reference: bool = True, training: bool = True):
             if p < MIN_PREFIX:
                 raise _Mismatch(f"the prompts share fewer than {MIN_PREFIX} leading tokens")
             seqs = sequences(rows, self.args.max_length)
+            trunk = self._new_trunk() if name == "train" else None
             model, context = self._reference()
             with context:
                 was_training = model.training
                 model.eval()
                 try:
-                    logps = self._prefix_pass(model, rows, seqs, p, name, batch_size)
+                    logps = self._prefix_pass(model, rows, seqs, p, name, batch_size, trunk)
                 finally:
                     model.train(was_training)
             self.ref_prefix_tokens = p
+            if trunk is not None and trunk.rows:
+                self.trunk = trunk
             return dataset.add_column("ref_chosen_logps", logps[0::2]).add_column("ref_rejected_logps", logps[1::2])
 
-        def _prefix_pass(self, model, rows: list[dict], seqs, p: int, name: str, batch_size: int) -> list[float]:
+        def _new_trunk(self) -> Trunk | None:
+            """A Trunk to fill in the reference pass, where it holds: the reference is the policy with its adapter off
+            (so the frozen layers are the same) and LoRA leaves the lowest layers frozen."""
+            if not (self.frozen_layers_once and self.prefix_training) or self.ref_model is not None:
+                return None
+            unwrapped = self.accelerator.unwrap_model(self.model)
+            if "ref" in getattr(unwrapped, "peft_config", {}):
+                return None
+            k = first_trained_layer(unwrapped)
+            return Trunk(unwrapped, k) if k > 0 else None
+
+        def _prefix_pass(self, model, rows: list[dict], seqs, p: int, name: str, batch_size: int,
+                         trunk: Trunk | None = None) -> list[float]:
             from tqdm import tqdm
 
             pad = getattr(self.processing_class, "pad_token_id", None) or 0  # masked out: any id will do
             device = self.accelerator.device
-            try:
-                cache_kwarg = _cache_kwarg(self.accelerator.unwrap_model(model))
-                cache = _prefix_cache(model, rows[0]["prompt_ids"][:p], device)
-            except (RuntimeError, TypeError, ValueError, AttributeError) as exc:
-                raise _Mismatch(f"no key/value cache for the prefix: {str(exc).splitlines()[0]}") from exc
-            step, logps = 2 * batch_size, []
-            bar = tqdm(range(0, len(seqs), step), desc=f"Reference log-probs for {name} ({p}-token shared prefix)",
-                       disable=bool(os.environ.get("TQDM_DISABLE", "")))
-            for i in bar:
-                run_batch = _checked_first_batch if i == 0 else _batch_logps
-                logps += run_batch(model, cache, cache_kwarg, seqs[i:i + step], p, pad, device)
+            sink = []
+            capture = trunk.capture(sink) if trunk is not None else contextlib.nullcontext()
+            with capture:
+                try:
+                    cache_kwarg = _cache_kwarg(self.accelerator.unwrap_model(model))
+                    cache = _prefix_cache(model, rows[0]["prompt_ids"][:p], device)
+                except (RuntimeError, TypeError, ValueError, AttributeError) as exc:
+                    raise _Mismatch(f"no key/value cache for the prefix: {str(exc).splitlines()[0]}") from exc
+                if trunk is not None:
+                    trunk.keep_prefix(rows[0]["prompt_ids"][:p], sink[0], cache)
+                step, logps = 2 * batch_size, []
+                bar = tqdm(range(0, len(seqs), step), desc=f"Reference log-probs for {name} ({p}-token shared prefix)",
+                           disable=bool(os.environ.get("TQDM_DISABLE", "")))
+                for i in bar:
+                    sink.clear()
+                    run_batch = _checked_first_batch if i == 0 else _batch_logps
+                    logps += run_batch(model, cache, cache_kwarg, seqs[i:i + step], p, pad, device)
+                    if trunk is not None:
+                        trunk.keep_rows(seqs[i:i + step], sink[0])  # the first pass of the batch: from the cache
             return logps
 
     return SharedPrefixDPOTrainer

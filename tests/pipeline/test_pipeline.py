@@ -254,3 +254,13 @@ def test_adaptive_rounds_on_another_domain_are_refused_before_anything_runs(tmp_
     with pytest.raises(UserError, match="TaskMaster domain only"):
         load_settings(PipelineConfig(out=str(tmp_path / "r"), profile="robust",
                                      domain=str(Path(__file__).resolve().parents[2] / "examples/domains/mailbot")))
+
+
+def test_precision_option_sets_every_stage_that_loads_a_model(tmp_path):
+    from taskalign.pipeline import PRECISION_SECTIONS
+
+    settings = load_settings(PipelineConfig(out=str(tmp_path), profile="robust", precision="fp32"))
+    assert {key: settings[key]["precision"] for key in PRECISION_SECTIONS} == dict.fromkeys(PRECISION_SECTIONS, "fp32")
+    assert load_settings(PipelineConfig(out=str(tmp_path)))["dpo"]["precision"] == "fast"  # the profile's, untouched
+    with pytest.raises(UserError, match="--precision 'fp16'"):
+        load_settings(PipelineConfig(out=str(tmp_path), precision="fp16"))

@@ -86,8 +86,9 @@ def test_shared_prefix_leaves_every_prompt_a_token_and_sequences_cut_like_trl():
     assert sequences(rows, 4) == [([1, 2, 3, 4], [-100, -100, -100, 4]), ([1, 2, 3, 6], [-100, -100, -100, 6])]
 
 
-def one_step_loss_and_grads(model_dir, tmp_path, rows, prefix_training: bool):
-    """Loss and LoRA gradients of the first training batch, through the trainer's own compute_loss."""
+def one_step_loss_and_grads(model_dir, tmp_path, rows, prefix_training: bool, top_layers: int = 0):
+    """Loss and LoRA gradients of the first training batch, through the trainer's own compute_loss (LoRA on every
+    layer, or on the last `top_layers`)."""
     from datasets import Dataset
 
     common.score_completions_only_on_cpu()
@@ -96,7 +97,8 @@ def one_step_loss_and_grads(model_dir, tmp_path, rows, prefix_training: bool):
     settings = dpo.load_settings(None, model=str(model_dir), out=str(tmp_path), batch_size=3, precision="fp32",
                                  lora_r=4, max_length=270, sft_weight=1.0)
     trainer = trainer_class()(model=model, args=dpo.dpo_config(settings, tmp_path), processing_class=tokenizer,
-                              train_dataset=Dataset.from_list(rows), peft_config=common.lora_config(model, 4, 8))
+                              train_dataset=Dataset.from_list(rows),
+                              peft_config=common.lora_config(model, 4, 8, top_layers=top_layers))
     return first_step(trainer, prefix_training)
 
 
@@ -112,11 +114,17 @@ def first_step(trainer, prefix_training: bool):
     return float(loss.detach()), grads, trainer
 
 
-def test_training_steps_through_the_shared_prefix_give_trls_loss_and_gradients(tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("top_layers", [0, 1])
+def test_training_steps_through_the_shared_prefix_give_trls_loss_and_gradients(tiny_model_dir, tmp_path, top_layers):
+    """top_layers 1: LoRA on the last of the tiny model's 2 layers, so layer 0 runs only in the reference pass."""
     rows = varied_pairs()
-    want_loss, want_grads, plain = one_step_loss_and_grads(tiny_model_dir, tmp_path / "trl", rows, False)
-    got_loss, got_grads, trainer = one_step_loss_and_grads(tiny_model_dir, tmp_path / "prefix", rows, True)
+    want_loss, want_grads, plain = one_step_loss_and_grads(tiny_model_dir, tmp_path / "trl", rows, False, top_layers)
+    got_loss, got_grads, trainer = one_step_loss_and_grads(tiny_model_dir, tmp_path / "prefix", rows, True, top_layers)
     assert plain.prefix_steps == 0 and trainer.prefix_steps == 1  # one arm each way, the check passed
+    if top_layers:  # the step ran from layer 1, on hidden states kept from the reference pass of every sequence
+        assert trainer.trunk.k == 1 and trainer.trunk.steps == 1 and len(trainer.trunk.rows) == 2 * len(rows)
+    else:
+        assert trainer.trunk is None
     assert got_loss == pytest.approx(want_loss, rel=1e-4)
     assert want_grads.keys() == got_grads.keys() and any(g.abs().sum() > 0 for g in want_grads.values())
     for name, grad in want_grads.items():

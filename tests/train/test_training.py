@@ -78,10 +78,12 @@ def test_sft_only_trains_on_assistant_tokens(tiny_model_dir):
     assert tok.decode(masked) == "a<|im_end|>"
 
 
-def test_dpo_lora_with_sft_term(sft_out, tmp_path, write_jsonl):
+@pytest.mark.parametrize("lora_layers", [0, 1])
+def test_dpo_lora_with_sft_term(sft_out, tmp_path, write_jsonl, lora_layers):
     data = write_jsonl("prefs.jsonl", pairs())
     settings = dpo.load_settings(None, model=str(sft_out), data=str(data), out=str(tmp_path / "aligned"), max_steps=3,
-                                 batch_size=2, lora_r=4, learning_rate=5e-2, sft_weight=0.5, dpo={"warmup_steps": 0})
+                                 batch_size=2, lora_r=4, learning_rate=5e-2, sft_weight=0.5, dpo={"warmup_steps": 0},
+                                 lora_layers=lora_layers)
     out = dpo.run(settings, log=lambda *a: None)
     assert changed(weights(sft_out), weights(out)) > 0
     records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
@@ -96,6 +98,9 @@ def test_dpo_lora_with_sft_term(sft_out, tmp_path, write_jsonl):
     assert summary["steps"] == 3 and summary["warnings"] == []
     # every step ran the shared system prompt once per batch, and so did the reference pass
     assert summary["shared_prefix_steps"] == 3 and summary["reference_prefix_tokens"] > 100
+    # LoRA on the last of 2 layers: every step ran layer 1 only, from hidden states kept in the reference pass
+    frozen = summary.get("frozen_layers_once")
+    assert (frozen["from_layer"], frozen["steps"], frozen["kept_mib"] > 0) == (1, 3, True) if lora_layers else not frozen
     assert json.loads((out / "taskalign_model.json").read_text())["kind"] == "dpo"
 
 
