@@ -6,7 +6,7 @@ import typer
 
 from taskalign.judge import ABSTAIN_HELP, DEFAULT as DEFAULT_JUDGE, SPECS as JUDGE_SPECS
 from taskalign.models.cli import MODEL_HELP
-from taskalign.models.hf import PRECISION_HELP
+from taskalign.models.hf import ENGINE_HELP, PRECISION_HELP
 
 
 # Options every command that generates and judges takes (redteam, attack): one definition, one help text.
@@ -15,6 +15,7 @@ ADAPTER = typer.Option(None, "--adapter", help="PEFT adapter folder for a Huggin
 BATCH_SIZE = typer.Option(32, help="Conversations per generate() call (Hugging Face backend).")
 CONCURRENCY = typer.Option(8, help="Requests in flight (OpenAI-compatible backend).")
 PRECISION = typer.Option("fast", help="Hugging Face backend. " + PRECISION_HELP)
+ENGINE = typer.Option("auto", help="Hugging Face backend, greedy replies. " + ENGINE_HELP)
 JUDGE = typer.Option(DEFAULT_JUDGE, help=JUDGE_SPECS)
 ABSTAIN = typer.Option(None, "--abstain", help=ABSTAIN_HELP)
 JUDGE_MODEL_NAME = typer.Option(None, help="Model id for an LLM judge.")
@@ -41,6 +42,7 @@ def redteam(
     batch_size: int = BATCH_SIZE,
     concurrency: int = CONCURRENCY,
     precision: str = PRECISION,
+    engine: str = ENGINE,
     judge: str = JUDGE,
     abstain: float = ABSTAIN,
     judge_model_name: str = JUDGE_MODEL_NAME,
@@ -63,8 +65,8 @@ def redteam(
     config = RedteamConfig(model=model, out=str(out), model_name=model_name, adapter=adapter, cases=cases,
                            categories=tuple(categories.split(",")) if categories else None, split=split, limit=limit,
                            max_new_tokens=max_new_tokens, batch_size=batch_size, concurrency=concurrency,
-                           precision=precision, judge=judge, judge_model_name=judge_model_name, abstain=abstain,
-                           retry_errors=retry_errors, domain=domain, system_prompt=system_prompt)
+                           precision=precision, engine=engine, judge=judge, judge_model_name=judge_model_name,
+                           abstain=abstain, retry_errors=retry_errors, domain=domain, system_prompt=system_prompt)
     out_dir = run(config)
     print_run(out_dir)
     if bounds:

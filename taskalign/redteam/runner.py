@@ -39,6 +39,7 @@ class RedteamConfig:
     batch_size: int = 32
     concurrency: int = 8
     precision: str = "fast"             # Hugging Face backend: see taskalign.models.hf.PRECISIONS
+    engine: str = "auto"                # Hugging Face backend, greedy replies: see taskalign.models.hf.ENGINES
     temperature: float = 0.0
     seed: int = 0
     judge: str = "cross"
@@ -53,8 +54,10 @@ class RedteamConfig:
 
 def _identity(config: RedteamConfig, suite_version: str) -> dict:
     """The settings that decide what a run generates: resuming with different ones would mix two runs. The domain and
-    system prompt are named only when they are not the defaults, so folders written before they existed resume."""
+    system prompt (and the engine) are named only when they are not the defaults, so folders written before they existed
+    resume."""
     other = {} if config.domain == DEFAULT_DOMAIN else {"domain_dir": str(load_domain(config.domain).root)}
+    engine = {} if config.engine == "auto" else {"engine": config.engine}
     if config.system_prompt is not None:
         other["system_prompt"] = config.system_prompt if config.system_prompt == "none" else str(
             Path(config.system_prompt).resolve())
@@ -63,7 +66,7 @@ def _identity(config: RedteamConfig, suite_version: str) -> dict:
             "filters": {"categories": list(config.categories) if config.categories else None, "split": config.split,
                         "limit": config.limit},
             "generation": {"max_new_tokens": config.max_new_tokens, "temperature": config.temperature, "seed": config.seed,
-                           "precision": config.precision}}
+                           "precision": config.precision, **engine}}
 
 
 def _prepare(config: RedteamConfig, out: Path) -> tuple[list[dict], dict]:
@@ -140,7 +143,8 @@ def _generate_all(config: RedteamConfig, todo: list[dict], out: Path, model=None
 
     own, domain = model is None, load_domain(config.domain)
     model = model or load_model(config.model, model_name=config.model_name, adapter=config.adapter,
-                                concurrency=config.concurrency, precision=config.precision, tools=domain.tools)
+                                concurrency=config.concurrency, precision=config.precision, engine=config.engine,
+                                tools=domain.tools)
     system = conversation.system_for(config.system_prompt, domain)
     gen = GenerationConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=config.seed,
                            batch_size=config.batch_size)
@@ -210,6 +214,13 @@ def run(config: RedteamConfig, model=None) -> Path:
     from taskalign.judge import load_judge
     from taskalign.redteam.score import last_per_case
 
+    from taskalign.models.hf import ENGINE_HELP, ENGINES, PRECISION_HELP, PRECISIONS
+
+    # Before the folder is written: a typo must not leave settings a corrected rerun is refused against.
+    if config.precision not in PRECISIONS:
+        raise UserError(f"precision {config.precision!r} is not one of {', '.join(PRECISIONS)} ({PRECISION_HELP}).")
+    if config.engine not in ENGINES:
+        raise UserError(f"engine {config.engine!r} is not one of {', '.join(ENGINES)} ({ENGINE_HELP}).")
     out = Path(config.out)
     cases, saved = _prepare(config, out)
     judge = load_judge(config.judge, model_name=config.judge_model_name, abstain=config.abstain,
