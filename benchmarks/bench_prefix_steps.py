@@ -51,20 +51,26 @@ def sft_trainer(args, tmp: str):
                                train_dataset=common.training_dataset(rows, Path(tmp)), peft_config=peft)
 
 
+def trainer_arguments(description: str, steps: int, steps_help: str) -> argparse.Namespace:
+    """The command line shared with benchmarks/profile_steps.py: which trainer, its model, data, steps, precision."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("trainer", choices=("dpo", "sft"))
+    parser.add_argument("--model", default="embedded", help="DPO: the SFT model the pairs are for")
+    parser.add_argument("--data", help="prefs.jsonl (dpo)")
+    parser.add_argument("--steps", type=int, default=steps, help=steps_help)
+    parser.add_argument("--precision", default="fast")
+    args = parser.parse_args()
+    if args.trainer == "dpo" and not args.data:
+        parser.error("dpo needs --data prefs.jsonl")
+    return args
+
+
 def main() -> None:
     import torch
 
     from taskalign.train import common
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("trainer", choices=("dpo", "sft"))
-    parser.add_argument("--model", default="embedded", help="DPO: the SFT model the pairs are for")
-    parser.add_argument("--data", help="prefs.jsonl (dpo)")
-    parser.add_argument("--steps", type=int, default=6, help="batches, each run once per arm")
-    parser.add_argument("--precision", default="fast")
-    args = parser.parse_args()
-    if args.trainer == "dpo" and not args.data:
-        parser.error("dpo needs --data prefs.jsonl")
+    args = trainer_arguments(__doc__.splitlines()[0], 6, "batches, each run once per arm")
 
     common.set_threads()
     common.score_completions_only_on_cpu()

@@ -11,7 +11,6 @@ then `--steps` batches run under torch.profiler. Printed: seconds a step, and ea
 fp32, elementwise and normalisation operators, the optimiser, and the rest.
 """
 
-import argparse
 import sys
 import tempfile
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_prefix_steps import dpo_trainer, sft_trainer  # noqa: E402
+from bench_prefix_steps import dpo_trainer, sft_trainer, trainer_arguments  # noqa: E402
 
 GROUPS = (  # (group, substrings of an operator's name), first match wins
     ("matrix products (linear layers, LM head)", ("aten::mm", "aten::addmm", "aten::linear", "aten::matmul",
@@ -48,16 +47,8 @@ def main() -> None:
 
     from taskalign.train import common
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("trainer", choices=("dpo", "sft"))
-    parser.add_argument("--model", default="embedded", help="DPO: the SFT model the pairs are for")
-    parser.add_argument("--data", help="prefs.jsonl (dpo)")
-    parser.add_argument("--steps", type=int, default=3, help="profiled steps, after one unprofiled")
-    parser.add_argument("--precision", default="fast")
-    parser.add_argument("--top", type=int, default=12, help="also list this many single operators")
-    args = parser.parse_args()
-    if args.trainer == "dpo" and not args.data:
-        parser.error("dpo needs --data prefs.jsonl")
+    args = trainer_arguments(__doc__.splitlines()[0], 3, "profiled steps, after one unprofiled")
+    top = 12  # single operators listed after the groups
     common.set_threads()
     common.score_completions_only_on_cpu()
     with tempfile.TemporaryDirectory() as tmp:
@@ -93,8 +84,8 @@ def main() -> None:
           + (f", layers {trunk.k} and up ({trunk.steps} steps)" if trunk else ""))
     for group, time_us in sorted(shares.items(), key=lambda kv: -kv[1]):
         print(f"  {time_us / total:6.1%}  {group}")
-    print(f"top {args.top} operators by own CPU time:")
-    for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[:args.top]:
+    print(f"top {top} operators by own CPU time:")
+    for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[:top]:
         print(f"  {e.self_cpu_time_total / total:6.1%}  {e.key} ({e.count} calls)")
 
 
