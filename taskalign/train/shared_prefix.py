@@ -41,7 +41,7 @@ class _Mismatch(RuntimeError):
 
 
 MIN_PREFIX = 16  # below this the cache copy costs about what it saves
-MAX_KEPT_BYTES = 4 * 2**30  # frozen layers' hidden states kept for the training steps (the default's: ~0.4 GiB)
+MAX_KEPT_BYTES = 4 * 2**30  # frozen layers' hidden states kept for the training steps (the default's: 380 MiB)
 TOLERANCE_NATS = 2.0  # first-batch check: bf16 rounding moved ~75-nat sums by < 1 nat; a cache ignored moves them by far more
 
 
@@ -88,7 +88,11 @@ def _cache_kwarg(model) -> str:
 def _prefix_cache(model, prefix: list[int], device):
     import torch
 
-    out = model(input_ids=torch.tensor([prefix], device=device), use_cache=True, logits_to_keep=1)
+    return _cache_of(model(input_ids=torch.tensor([prefix], device=device), use_cache=True, logits_to_keep=1))
+
+
+def _cache_of(out):
+    """The key/value cache of a model output (`cache` since transformers 5.2x, `past_key_values` before)."""
     cache = getattr(out, "cache", None)
     return cache if cache is not None else out.past_key_values
 
@@ -176,8 +180,8 @@ class Trunk:
     (`lora_layers`), layers 0..k-1 are the reference's, and the reference pass already runs every sequence through
     them: it keeps each sequence's hidden states entering layer k (and the shared prefix's, and the prefix's keys and
     values in layers 0..k-1), and a training step then runs only layers k and up, from those hidden states. The loss
-    and gradients are the full forward's: nothing below layer k trains. About 0.5 GB for the default's 946 pairs
-    (fp32 hidden states of each sequence's own tokens)."""
+    and gradients are the full forward's: nothing below layer k trains. 380 MiB for the default's 946 pairs (fp32
+    hidden states of each sequence's own tokens)."""
 
     def __init__(self, model, k: int):
         self.k, self.stack = k, decoder_stack(model)
@@ -247,8 +251,8 @@ class Trunk:
             embeds[j, :h.size(0)] = h
         embeds = embeds.to(input_ids.device)
         with self.upper_layers():
-            out = model(inputs_embeds=self.prefix_hidden, use_cache=True, logits_to_keep=1)
-            cache = getattr(out, "cache", None) or out.past_key_values  # layers k and up, with gradients
+            # layers k and up, with gradients
+            cache = _cache_of(model(inputs_embeds=self.prefix_hidden, use_cache=True, logits_to_keep=1))
             for layer, (keys, values) in zip(cache.layers, self.prefix_kv):  # layers below k: the kept ones
                 layer.update(keys, values, 0)
             cache.batch_repeat_interleave(rows)
