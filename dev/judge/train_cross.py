@@ -317,6 +317,9 @@ def main(argv=None) -> dict:
                         help="Binary temperature to ship when no leave-one-style-out run matches these settings "
                              "(e.g. one fitted on an earlier run's out-of-fold logits); default 1.")
     parser.add_argument("--draft", action="store_true", help="Use the writers' labels (before adjudication).")
+    parser.add_argument("--without", default="",
+                        help="Comma-separated written styles left out of training altogether (an ablation: what the "
+                             "judge learns without them). With --loso-only, compare folds with and without them.")
     parser.add_argument("--out", type=Path, default=WEIGHTS)
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -330,7 +333,12 @@ def main(argv=None) -> dict:
     pairs = pair_texts(rows)
     rules = torch.tensor([rule_vector(q, r, row["response"]) for (q, r), row in zip(pairs, rows)], dtype=torch.float32)
     base_layers = base.encoder.layer[base.config.num_hidden_layers - args.layers:]
-    train_idx = [i for i, r in enumerate(rows) if in_training(r, args.old_share)]
+    without = {s for s in args.without.split(",") if s}
+    unknown = without - {r["style"] for r in rows if r["source"] == "v2"}
+    if unknown:
+        raise SystemExit(f"--without names no written style: {', '.join(sorted(unknown))}.")
+    settings.update({"without": sorted(without)} if without else {})
+    train_idx = [i for i, r in enumerate(rows) if in_training(r, args.old_share) and r["style"] not in without]
     loso_path = DATA / "v2" / "loso.json"
     if args.loso_only:
         only = [s for s in args.loso_only.split(",") if s]
