@@ -3,7 +3,8 @@
     python -m dev.judge.train_cross [--layers 3] [--epochs 5] [--loso | --loso-only STYLES] [--without STYLES]
 
 Data: dev/judge/data/v2/labelled.jsonl (written replies in eighteen assistant styles, labelled twice and adjudicated;
-see docs/judge.md; by default the eight in ADDED_STYLES stay out of training) plus the older files in dev/judge/data/. The split is by *style*, never by row:
+see docs/judge.md; by default the eight in ADDED_STYLES stay out of training) plus the older files in
+dev/judge/data/. The split is by *style*, never by row:
 - OOD test (never trained on, never used to choose settings): the styles in TEST_STYLES, the real SmolLM2 replies and
   PyRIT's human-labelled replies. The shipped judge is measured on it through the real int8 inference path.
 - Leave-one-style-out (`--loso`): for each written training style, a judge trained on every other training row is
@@ -330,6 +331,11 @@ def main(argv=None) -> dict:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     settings = {"layers": args.layers, "epochs": args.epochs, "lr": args.lr, "old_share": args.old_share, "seed": SEED}
     rows = load_rows(args.draft)
+    without = {s for s in args.without.split(",") if s}
+    unknown = without - {r["style"] for r in rows if r["source"] == "v2"}
+    if unknown:  # before the slow encoding below
+        raise SystemExit(f"--without names no written style: {', '.join(sorted(unknown))}.")
+    settings.update({"without": sorted(without)} if without and without != set(ADDED_STYLES) else {})
     tokenizer, base = load_encoder()
     sep = tokenizer.sep_token_id
     t0 = time.time()
@@ -338,11 +344,6 @@ def main(argv=None) -> dict:
     pairs = pair_texts(rows)
     rules = torch.tensor([rule_vector(q, r, row["response"]) for (q, r), row in zip(pairs, rows)], dtype=torch.float32)
     base_layers = base.encoder.layer[base.config.num_hidden_layers - args.layers:]
-    without = {s for s in args.without.split(",") if s}
-    unknown = without - {r["style"] for r in rows if r["source"] == "v2"}
-    if unknown:
-        raise SystemExit(f"--without names no written style: {', '.join(sorted(unknown))}.")
-    settings.update({"without": sorted(without)} if without and without != set(ADDED_STYLES) else {})
     train_idx = [i for i, r in enumerate(rows) if in_training(r, args.old_share) and r["style"] not in without]
     loso_path = DATA / "v2" / "loso.json"
     if args.loso_only:
