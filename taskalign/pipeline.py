@@ -66,6 +66,7 @@ class RoundSettings:
     max_pairs: int | None = 400
     balance: float = 1.0
     learning_rate: float | None = None  # the rounds' training learning rate; None: the method section's
+    replay: int = 0                     # the first pair file's benign look-alike pairs added to each round's pairs
 
 
 @dataclass(frozen=True)
@@ -254,6 +255,19 @@ def _prefs(run_dir: Path | list[Path], out: Path, section: dict) -> str:
     return out.name
 
 
+def _replay(pairs: Path, first: Path, n: int, seed: int) -> None:
+    """Add n of the first pair file's benign look-alike pairs (scary words, carried out) to a round's pairs. A round's
+    own pairs are mostly refusals of attacks on the aligned model, and DPO on them alone refused more look-alikes
+    than the model it started from (docs/experiments.md, Q9)."""
+    import random
+
+    from taskalign.files import read_jsonl, write_jsonl_atomic
+
+    helpful = [row for row in read_jsonl(first) if row.get("metadata", {}).get("pair_type") == "edge_case_comply"]
+    random.Random(seed).shuffle(helpful)
+    write_jsonl_atomic(pairs, read_jsonl(pairs) + helpful[:n])
+
+
 def _compare(out: Path, runs: dict, attacks: dict | None = None, html: Path | None = None) -> str:
     """The comparison page; first each run's summary gains its model's adaptive ASR (attacks: {label: folder})."""
     from taskalign.attack.search import attach_adaptive
@@ -312,9 +326,16 @@ def _round(st: "Stages", out: Path, r: int, start: tuple[str, str, str], s: dict
            lambda: _variants_run(model, folder, r, rounds, j, precision), folder / "variants", after=(dpo_stage,))
     prefs_section = {"anchors": rounds.anchors, "max_pairs": rounds.max_pairs, "balance": rounds.balance, "seed": r,
                      **({"match_surface": True} if s["prefs"].get("match_surface") else {})}
-    st.run(f"prefs_r{r}", {**prefs_section, "code": code["prefs"]},
-           lambda: _prefs([folder / "attack_train", folder / "variants"], folder / "prefs.jsonl", prefs_section),
-           folder / "prefs.jsonl", after=(f"attack_train_r{r}", f"variants_r{r}"))
+    replay = {"replay": rounds.replay} if rounds.replay else {}  # absent when 0: earlier runs' stage keys hold
+
+    def prefs() -> str:
+        name = _prefs([folder / "attack_train", folder / "variants"], folder / "prefs.jsonl", prefs_section)
+        if rounds.replay:
+            _replay(folder / "prefs.jsonl", out / "prefs.jsonl", rounds.replay, seed=r)
+        return name
+
+    st.run(f"prefs_r{r}", {**prefs_section, **replay, "code": code["prefs"]}, prefs, folder / "prefs.jsonl",
+           after=(f"attack_train_r{r}", f"variants_r{r}"))
     train = {**s[method], **({"learning_rate": rounds.learning_rate} if rounds.learning_rate else {})}
     st.run(f"{method}_r{r}", {**train, "code": code["train"]},
            lambda: _train(method, train, {"model": model, "data": str(folder / "prefs.jsonl"), "out": str(new_model)}),

@@ -50,5 +50,27 @@ class ChatModel:
         """One Reply per conversation, in order. `keys` (e.g. case ids) lets scripted backends look replies up."""
         raise NotImplementedError
 
+    def converse(self, conversations: list[list[dict]], turns: list[list[str]],
+                 config: GenerationConfig = GenerationConfig(), keys: list[str] | None = None) -> list[list[Reply]]:
+        """Send conversation i its user messages turns[i] one after the other, each reply added to it (as an assistant
+        message) before the next message; a conversation stops at its first error. Extends `conversations` in place
+        and returns each one's replies. Here turn by turn across all conversations (one generate call per turn); the
+        Hugging Face backend's `prefix` engine lets each conversation move on as soon as its own reply is done."""
+        replies: list[list[Reply]] = [[] for _ in conversations]
+        for turn in range(max((len(t) for t in turns), default=0)):
+            active = [i for i, t in enumerate(turns)
+                      if turn < len(t) and not (replies[i] and replies[i][-1].error)]
+            if not active:
+                break
+            for i in active:
+                conversations[i].append({"role": "user", "content": turns[i][turn]})
+            outs = self.generate([conversations[i] for i in active], config, keys=[keys[i] for i in active] if keys
+                                 else None)
+            for i, reply in zip(active, outs):
+                replies[i].append(reply)
+                if not reply.error:
+                    conversations[i].append({"role": "assistant", "content": reply.text})
+        return replies
+
     def close(self) -> None:
         """Release network clients or memory; the default has nothing to release."""

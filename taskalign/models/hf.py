@@ -6,7 +6,8 @@
     load_model("embedded", engine="prefix") # the shared system prompt computed once (see below)
 
 Two engines: `prefix` computes the system prompt the conversations share once, keeps its batch full from the waiting
-prompts, and, given `keys` (the runner passes case ids), computes only the new tokens of a conversation's next turn
+prompts, and computes only the new tokens of a conversation's next turn, which `converse` (all turns of a case, as
+the red-team runner sends them) lets join the batch as soon as that conversation's own reply is done
 (taskalign.models.prefix); `plain` runs transformers' generate on left-padded whole prompts, and also serves sampling
 (temperature > 0) and models whose attention prefix cannot replace. The default, `auto`, is `prefix` for fp32 weights
 (same replies as `plain`, faster) and `plain` for bf16 weights (there `prefix` is faster too, but its replies moved
@@ -153,11 +154,8 @@ class HFModel(ChatModel):
         self._kept: dict = {}
 
     def generate(self, conversations, config=GenerationConfig(), keys=None):
-        if self.engine == "prefix" and config.temperature <= 0:
-            from taskalign.models.prefix import supported
-
-            if supported(self.model):
-                return self._generate_prefixed(conversations, config, keys)
+        if self._prefix_greedy(config):
+            return self._generate_prefixed(conversations, config, keys)
         # Similar lengths in one batch waste less compute on padding; results are put back in input order.
         order = sorted(range(len(conversations)), key=lambda i: len(str(conversations[i])))
         replies: list[Reply | None] = [None] * len(conversations)
@@ -168,20 +166,84 @@ class HFModel(ChatModel):
                 replies[i] = reply
         return replies
 
-    def _generate_prefixed(self, conversations, config, keys=None):
+    def converse(self, conversations, turns, config=GenerationConfig(), keys=None):
+        """With the `prefix` engine (greedy), all turns of all conversations run through one continuous batch: a
+        conversation's next message joins as soon as its own reply is done, reusing its keys and values, instead of
+        waiting for every other conversation's reply to the same turn. The replies are the turn-by-turn ones (fp32)."""
+        if not self._prefix_greedy(config):
+            return super().converse(conversations, turns, config, keys)
+        replies: list[list[Reply]] = [[] for _ in conversations]
+        self._kept = {}  # no conversation continues in a later call
+        for members in self._groups(conversations).values():
+            self._converse_group([i for i in members if turns[i]], conversations, turns, config, replies)
+        return replies
+
+    def _converse_group(self, members, conversations, turns, config, replies) -> None:
         from taskalign.models.prefix import greedy_generate
 
-        prompts = [self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
-        ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-        # Conversations with the same first (system) message share a long prefix; one with its own system prompt
-        # forms its own group rather than shortening everyone's shared prefix.
+        owner = list(members)  # prompt index -> conversation
+        for i in owner:
+            conversations[i].append({"role": "user", "content": turns[i][0]})
+        prompts = [self._ids(conversations[i]) for i in owner]
+        answered = dict.fromkeys(owner, 0)
+
+        def follow(j: int, out) -> list[int] | None:
+            i = owner[j]
+            answered[i] += 1
+            if out.error or answered[i] == len(turns[i]):
+                return None
+            conversations[i].append({"role": "assistant", "content": self._text(out)})
+            conversations[i].append({"role": "user", "content": turns[i][answered[i]]})
+            owner.append(i)
+            prompts.append(self._ids(conversations[i]))
+            return prompts[-1]
+
+        outputs = greedy_generate(self.model, prompts, config.max_new_tokens, self.tokenizer.eos_token_id,
+                                  self.tokenizer.pad_token_id, config.batch_size, follow=follow,
+                                  first=[len(turns[i]) for i in owner])
+        for j, out in enumerate(outputs):
+            replies[owner[j]].append(self._reply(out, len(prompts[j])))
+        for i in members:  # the last reply, as the turn-by-turn path leaves it
+            if replies[i] and not replies[i][-1].error:
+                conversations[i].append({"role": "assistant", "content": replies[i][-1].text})
+
+    def _prefix_greedy(self, config) -> bool:
+        if self.engine != "prefix" or config.temperature > 0:
+            return False
+        from taskalign.models.prefix import supported
+
+        return supported(self.model)
+
+    def _ids(self, conversation) -> list[int]:
+        prompt = self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        return self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+
+    @staticmethod
+    def _groups(conversations) -> dict[str, list[int]]:
+        """Conversations with the same first (system) message share a long prefix; one with its own system prompt
+        forms its own group rather than shortening everyone's shared prefix."""
         groups: dict[str, list[int]] = {}
         for i, conversation in enumerate(conversations):
             groups.setdefault(str(conversation[:1]), []).append(i)
+        return groups
+
+    def _text(self, out) -> str:
+        return self.tokenizer.decode(out.tokens, skip_special_tokens=True).strip()
+
+    def _reply(self, out, prompt_tokens: int) -> Reply:
+        if out.error:
+            return Reply.failed(out.error)
+        return Reply.from_text(self._text(out), prompt_tokens=prompt_tokens, completion_tokens=len(out.tokens),
+                               latency_s=out.seconds, finish_reason="stop" if out.stopped else "length")
+
+    def _generate_prefixed(self, conversations, config, keys=None):
+        from taskalign.models.prefix import greedy_generate
+
+        ids = [self._ids(c) for c in conversations]
         replies: list[Reply | None] = [None] * len(conversations)
         eos = self.tokenizer.eos_token_id
         earlier, self._kept = self._kept, {}  # only the last call's conversations can continue (memory)
-        for members in groups.values():
+        for members in self._groups(conversations).values():
             outputs = greedy_generate(self.model, [ids[i] for i in members], config.max_new_tokens, eos,
                                       self.tokenizer.pad_token_id, config.batch_size,
                                       earlier=[earlier.get(keys[i]) for i in members] if keys else None,
@@ -189,12 +251,7 @@ class HFModel(ChatModel):
             for i, out in zip(members, outputs):
                 if keys and out.kept:
                     self._kept[keys[i]] = out.kept
-                if out.error:
-                    replies[i] = Reply.failed(out.error)
-                    continue
-                text = self.tokenizer.decode(out.tokens, skip_special_tokens=True).strip()
-                replies[i] = Reply.from_text(text, prompt_tokens=len(ids[i]), completion_tokens=len(out.tokens),
-                                             latency_s=out.seconds, finish_reason="stop" if out.stopped else "length")
+                replies[i] = self._reply(out, len(ids[i]))
         return replies
 
     def _generate_batch(self, conversations, config):

@@ -8,7 +8,10 @@ emits EOS stops counting at once, and when a quarter of the batch has finished, 
 the next waiting prompts are prefilled and merged into the running batch, so decoding steps keep `batch_size` rows
 busy instead of running out a batch with a few long replies. Asked to (`keep`), it also returns each row's own keys
 and values; given back with the conversation's next turn (`earlier`), which repeats that prompt and reply, only the
-new message's tokens are computed.
+new message's tokens are computed. Given `follow`, a conversation's next turn joins the running batch as soon as its
+own reply is done, so the turns of multi-turn conversations overlap with everyone else's replies instead of waiting
+for the slowest reply of each turn. Rows are kept longest first, and in a decoding step the shorter rows attend over
+their own columns only, not over the padding the longest conversation puts before them.
 
     from taskalign.models.prefix import greedy_generate
     outputs = greedy_generate(model, [ids_a, ids_b], max_new_tokens=80, eos_id=2, pad_id=2, batch_size=32)
@@ -20,6 +23,7 @@ between batch sizes. In fp32 the replies are plain generation's (tests/models/te
 
 import inspect
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -63,21 +67,35 @@ def shared_prefix_length(prompts: list[list[int]]) -> int:
 
 
 def greedy_generate(model, prompts: list[list[int]], max_new_tokens: int, eos_id: int, pad_id: int,
-                    batch_size: int, earlier: list[Kept | None] | None = None, keep: bool = False) -> list[Output]:
+                    batch_size: int, earlier: list[Kept | None] | None = None, keep: bool = False,
+                    follow: Callable[[int, Output], list[int] | None] | None = None,
+                    first: list[int] | None = None) -> list[Output]:
     """One Output per prompt, in order. Prompts are token ids (chat template applied); every prompt sharing a prefix
     with the others is what makes this fast, but any mix of prompts gives the same greedy replies. Pass all prompts
     of a call at once: at most `batch_size` rows decode together, and waiting prompts fill the places of finished ones.
     keep: each Output also holds its row's keys and values (Kept); passed back in `earlier` (one per prompt, or None)
-    with the next turn's prompts, the tokens a prompt shares with its Kept are not computed again."""
+    with the next turn's prompts, the tokens a prompt shares with its Kept are not computed again.
+    follow(i, output): called as soon as prompt i's reply is finished; it may return the conversation's next prompt
+    (prompt i, its reply, a new message), which gets the next free index (the prompts so far plus the ones follow
+    returned before it) and joins the running batch with row i's keys and values, so a multi-turn conversation moves
+    on without waiting for the other rows' replies. Its Output comes in the returned list at that index.
+    first: a priority per prompt, higher joins first (e.g. the turns a conversation has to go: its chain of replies
+    then starts at once, and the single replies fill the batch around it instead of after it)."""
     _use_shared_prefix_attention(model)
+    prompts, earlier = list(prompts), list(earlier or [None] * len(prompts))
     outputs: list[Output | None] = [None] * len(prompts)
+    later: list[int] = []  # follow-up prompts that do not start with this call's shared prefix
     with torch.inference_mode():
         prefix_len = shared_prefix_length(prompts)
-        decoder = _Decoder(model, _prefix_states(model, prompts[0][:prefix_len]), prefix_len, max_new_tokens, eos_id,
-                           pad_id, prompts, earlier or [None] * len(prompts), keep)
-        # Fewest tokens to prefill first (pop() takes from the end): rows that join together have similar suffix
-        # lengths, so their prefill computes little padding.
-        waiting = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) - decoder.reusable(i), reverse=True)
+        prefix = prompts[0][:prefix_len]
+        decoder = _Decoder(model, _prefix_states(model, prefix), prefix_len, max_new_tokens, eos_id, pad_id, prompts,
+                           earlier, keep or follow is not None)
+        # Highest priority, then fewest tokens to prefill first (pop() takes from the end): rows that join together
+        # have similar suffix lengths, so their prefill computes little padding. Follow-ups go to the end: the next
+        # to join.
+        priority = first or [0] * len(prompts)
+        waiting = sorted(range(len(prompts)),
+                         key=lambda i: (priority[i], decoder.reusable(i) - len(prompts[i])))
         size = max(1, batch_size)
         while waiting or decoder.ids:
             joining, running, began = [], decoder.live_ids(), time.perf_counter()
@@ -93,10 +111,36 @@ def greedy_generate(model, prompts: list[list[int]], max_new_tokens: int, eos_id
                 decoder.drop_all()
                 continue
             decoder.charge(time.perf_counter() - began, running + joining)
-        for i, tokens in decoder.tokens.items():
-            if outputs[i] is None:
+            for i in decoder.pop_finished():
+                tokens = decoder.tokens[i]
                 outputs[i] = Output(tokens, bool(tokens) and tokens[-1] == eos_id, decoder.seconds[i],
-                                    kept=decoder.kept.get(i))
+                                    kept=decoder.kept.get(i) if keep else None)
+                new = follow(i, outputs[i]) if follow is not None else None
+                if new is not None:
+                    j = len(prompts)
+                    prompts.append(new)
+                    earlier.append(decoder.kept.get(i))
+                    outputs.append(None)
+                    if len(new) > prefix_len and new[:prefix_len] == prefix:
+                        waiting.append(j)
+                    else:
+                        later.append(j)
+                if not keep:
+                    decoder.kept.pop(i, None)  # held by the follow-up's `earlier` until its prefill, no longer
+    if later:  # rare: the chat template rendered the conversation's start differently; a call of their own
+        index = list(later)
+
+        def follow_later(k: int, output: Output) -> list[int] | None:
+            new = follow(index[k], output)
+            if new is not None:
+                index.append(len(prompts))
+                prompts.append(new)
+                outputs.append(None)
+            return new
+
+        for k, output in enumerate(greedy_generate(model, [prompts[j] for j in later], max_new_tokens, eos_id, pad_id,
+                                                   batch_size, keep=keep, follow=follow_later)):
+            outputs[index[k]] = output
     return outputs
 
 
@@ -129,10 +173,51 @@ def _attention(module, query, key, value, attention_mask, scaling=None, dropout=
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       **kwargs)
     prefix_keys, prefix_values = shared_prefix[module.layer_idx]
+    scaling = scaling if scaling is not None else query.shape[-1] ** -0.5
+    own = key.shape[2]
+    visible = None
+    if attention_mask is not None:
+        visible = attention_mask[:, :, None, :, -own:]  # (rows, 1, 1, q, own) broadcast over heads and groups
+    parts = _by_length(attention_mask, visible, own) if query.shape[2] == 1 and visible is not None and \
+        visible.dtype == torch.bool else None
+    if parts is None:
+        return _attend(query, key, value, visible, prefix_keys, prefix_values, scaling), None
+    # Rows are right-aligned and sorted longest first (_Decoder._merge), so the rows after the first few need only
+    # the last columns: attending over the longest row's width would multiply mostly padding (a long conversation
+    # among single-turn requests). Both parts are views: no keys are copied.
+    (long_rows, _), (short_rows, width) = parts
+    return torch.cat([_attend(query[long_rows], key[long_rows], value[long_rows], visible[long_rows], prefix_keys,
+                              prefix_values, scaling),
+                      _attend(query[short_rows], key[short_rows, :, own - width:], value[short_rows, :, own - width:],
+                              visible[short_rows][..., own - width:], prefix_keys, prefix_values, scaling)]), None
+
+
+_LAST_SPLIT: list = [None, None]  # (mask, parts) of the last decoding step: every layer of a step gets the same mask
+
+
+def _by_length(mask, visible, own: int) -> list[tuple[slice, int]] | None:
+    """For a decoding step whose rows are sorted by own length, longest first: [(the k longest rows, own), (the rest,
+    the columns they need)], when that saves a quarter of the work or more; else None (all rows, every column)."""
+    if _LAST_SPLIT[0] is mask:
+        return _LAST_SPLIT[1]
+    rows, parts = visible.shape[0], None
+    if rows >= 8:
+        needed = own - visible[:, 0, 0, -1].int().argmax(-1)  # columns from each row's first visible one
+        if bool((needed[:-1] >= needed[1:]).all()):
+            ks = torch.arange(1, rows)
+            costs = ks * int(needed[0]) + (rows - ks) * needed[1:]
+            k = int(costs.argmin()) + 1
+            if int(costs[k - 1]) <= 0.75 * rows * own:
+                parts = [(slice(0, k), own), (slice(k, rows), max(1, int(needed[k])))]
+    _LAST_SPLIT[:] = [mask, parts]
+    return parts
+
+
+def _attend(query, key, value, visible, prefix_keys, prefix_values, scaling):
+    """The attention of `_attention` for these rows: own keys, values and mask (or None) cut to the same columns."""
     rows, heads, q_len, dim = query.shape
     kv_heads, own, prefix = key.shape[1], key.shape[2], prefix_keys.shape[2]
     group = heads // kv_heads
-    scaling = scaling if scaling is not None else dim ** -0.5
     # The query heads that share a key/value head (grouped-query attention) become rows of one matrix.
     q = query.float().reshape(rows, kv_heads, group * q_len, dim)
     # Against the prefix, the batch folds into the rows too: one matmul per key/value head reads the prefix once.
@@ -141,8 +226,7 @@ def _attention(module, query, key, value, attention_mask, scaling=None, dropout=
     prefix_scores = prefix_scores.reshape(kv_heads, rows, group * q_len, prefix).transpose(0, 1)
     own_scores = torch.matmul(q, key.transpose(2, 3)) * scaling
     own_scores = own_scores.reshape(rows, kv_heads, group, q_len, own)
-    if attention_mask is not None:
-        visible = attention_mask[:, :, None, :, -own:]  # (rows, 1, 1, q, own) broadcast over heads and groups
+    if visible is not None:
         own_scores = own_scores.masked_fill(~visible, float("-inf")) if visible.dtype == torch.bool \
             else own_scores + visible
     elif q_len > 1:  # no mask given: plain causal order within the own part
@@ -155,7 +239,7 @@ def _attention(module, query, key, value, attention_mask, scaling=None, dropout=
     prefix_weights = weights[..., :prefix].transpose(0, 1).reshape(kv_heads, rows * group * q_len, prefix)
     out = torch.matmul(prefix_weights, prefix_values[0]).reshape(kv_heads, rows, group * q_len, dim).transpose(0, 1)
     out = out + torch.matmul(weights[..., prefix:], value)
-    return out.reshape(rows, heads, q_len, dim).transpose(1, 2).to(query.dtype).contiguous(), None
+    return out.reshape(rows, heads, q_len, dim).transpose(1, 2).to(query.dtype).contiguous()
 
 
 def _cache_argument(model) -> str:
@@ -204,6 +288,7 @@ class _Decoder:
         self.tokens: dict[int, list[int]] = {}    # prompt index -> reply tokens so far
         self.seconds: dict[int, float] = {}       # prompt index -> its share of the time of the calls it took part in
         self.kept: dict[int, Kept] = {}           # prompt index -> its finished row's states, with keep=True
+        self.finished: list[int] = []             # prompts finished since pop_finished() was last called
         self.drop_all()
 
     def drop_all(self) -> None:
@@ -216,6 +301,10 @@ class _Decoder:
 
     def live_ids(self) -> list[int]:
         return [i for i in self.ids if i is not None]
+
+    def pop_finished(self) -> list[int]:
+        finished, self.finished = self.finished, []
+        return finished
 
     def should_rebuild(self) -> bool:
         """Whether to drop the finished rows now (and let waiting prompts in): once a quarter of the rows finished."""
@@ -284,6 +373,7 @@ class _Decoder:
             self.tokens.setdefault(i, []).append(token)
             if self._done(i):
                 ids[r] = None
+                self.finished.append(i)
                 if self.keep:
                     self._keep(i, own[r], [(keys[r], values[r]) for keys, values in states])
         return chosen
@@ -326,6 +416,8 @@ class _Decoder:
                         layer.write(r, r + 1, before - a, keys[None, :, skip:skip + a], values[None, :, skip:skip + a])
             for layer in cache.layers:
                 layer.fill(before)
+            for i in joining:
+                self.earlier[i] = None  # copied into the batch: a finished turn's states are not held any longer
         logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
                             logits_to_keep=1, **{self.cache_arg: cache, "shared_prefix": self.prefix_kv}).logits
         states = [(layer.keys, layer.values) for layer in cache.layers]
@@ -354,6 +446,16 @@ class _Decoder:
         self.ids = [i for ids, *_ in parts for i in ids]
         self.position = torch.cat([position for *_, position, _ in parts])
         self.last = torch.cat([last for *_, last in parts])
+        # Longest own part first: every row grows by one token a step, so the order holds until the next merge, and
+        # `_attention` lets the shorter rows skip the columns only the longer ones use.
+        own = self.mask[:, self.prefix_len:]
+        order = (own.shape[1] - own.int().argmax(-1)).argsort(descending=True, stable=True)
+        if not bool((order == torch.arange(rows)).all()):
+            self.ids = [self.ids[r] for r in order.tolist()]
+            self.mask, self.position, self.last = self.mask[order], self.position[order], self.last[order]
+            for layer in self.cache.layers:
+                layer.room_keys, layer.room_values = layer.room_keys[order], layer.room_values[order]
+                layer._views()
 
 
 class _OwnCache(Cache):

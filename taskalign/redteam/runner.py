@@ -95,29 +95,20 @@ def _prepare(config: RedteamConfig, out: Path) -> tuple[list[dict], dict]:
 
 def generate_chunk(model, cases: list[dict], gen: GenerationConfig, system: str | None = None,
                    tools: list[dict] | None = None) -> list[dict]:
-    """Run all turns of these cases, turn by turn across the chunk (batched), stopping a case at its first error.
-    `system`: the system prompt ("" for none; None for TaskMaster's); `tools`: what a reply's calls are checked
+    """Run all turns of these cases (the model's `converse`, batched across the chunk), stopping a case at its first
+    error. `system`: the system prompt ("" for none; None for TaskMaster's); `tools`: what a reply's calls are checked
     against (None: TaskMaster's)."""
-    convs = {c["id"]: conversation.for_case(c, system) for c in cases}
-    replies = {c["id"]: [] for c in cases}
-    errors: dict[str, str | None] = {c["id"]: None for c in cases}
-    for turn in range(max(len(c["turns"]) for c in cases)):
-        active = [c for c in cases if turn < len(c["turns"]) and errors[c["id"]] is None]
-        if not active:
-            break
-        for c in active:
-            conversation.add(convs[c["id"]], "user", c["turns"][turn])
-        outs = model.generate([convs[c["id"]] for c in active], gen, keys=[c["id"] for c in active])
-        for c, reply in zip(active, outs):
-            if tools is not None:
+    convs = [conversation.for_case(c, system) for c in cases]
+    replies = model.converse(convs, [c["turns"] for c in cases], gen, keys=[c["id"] for c in cases])
+    transcripts = []
+    for c, messages, case_replies in zip(cases, convs, replies):
+        if tools is not None:
+            for reply in case_replies:
                 reply.tool_calls = parse_tool_calls(reply.text, tools)
-            replies[c["id"]].append(reply.to_dict())
-            if reply.error:
-                errors[c["id"]] = reply.error
-            else:
-                conversation.add(convs[c["id"]], "assistant", reply.text)
-    return [{"id": c["id"], "case": c, "messages": convs[c["id"]], "replies": replies[c["id"]], "error": errors[c["id"]]}
-            for c in cases]
+        transcripts.append({"id": c["id"], "case": c, "messages": messages,
+                            "replies": [r.to_dict() for r in case_replies],
+                            "error": case_replies[-1].error if case_replies else None})
+    return transcripts
 
 
 def _progress() -> Progress:

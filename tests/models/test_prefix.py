@@ -232,3 +232,95 @@ def test_prefix_engine_falls_back_to_plain_where_attention_cannot_be_replaced(li
         model.model.set_attn_implementation("eager")  # not SDPA: the shared-prefix attention does not apply
     assert _replies(prefix, conversations, max_new_tokens=12) == _replies(plain, conversations, max_new_tokens=12)
     assert prefix.model.config._attn_implementation == "eager"  # left as it was
+
+
+def _dialogues():
+    """Conversations with zero to three user messages each, and two of another system prompt (their own group)."""
+    starts = _many_conversations() + OWN_SYSTEM
+    messages = ["and then?", "undo that " * 3, "ok", "make it due friday", "list them"]
+    turns = [[c[-1]["content"]] + messages[i % 3:i % 3 + i % 4] for i, c in enumerate(starts)]
+    turns[1] = []  # nothing to send: no reply
+    return [c[:-1] for c in starts], turns
+
+
+@pytest.mark.parametrize("batch_size", [2, 5, 32])
+def test_conversations_move_on_alone_and_get_the_turn_by_turn_replies(stopping_model_dir, batch_size):
+    """`converse` with the prefix engine lets each conversation's next message join the running batch as soon as
+    its own reply is done; the replies and the conversations are those of plain generation, turn by turn."""
+    config = GenerationConfig(max_new_tokens=20, batch_size=batch_size)
+    prefix, plain = _both_engines(stopping_model_dir)
+    starts, turns = _dialogues()
+    got_convs, want_convs = [list(c) for c in starts], [list(c) for c in starts]
+    got = prefix.converse(got_convs, turns, config)
+    want = plain.converse(want_convs, turns, config)
+    assert [[(r.text, r.prompt_tokens, r.completion_tokens, r.finish_reason) for r in rs] for rs in got] == \
+        [[(r.text, r.prompt_tokens, r.completion_tokens, r.finish_reason) for r in rs] for rs in want]
+    assert [len(rs) for rs in got] == [len(t) for t in turns] and got[1] == []
+    assert got_convs == want_convs and got_convs[1] == starts[1]
+
+
+def test_later_turns_do_not_wait_for_the_other_conversations(stopping_model_dir):
+    """Counted at the model's input: turn by turn, every turn waits for the slowest reply of the turn before;
+    conversations moving on alone need fewer model calls for the same replies."""
+    config = GenerationConfig(max_new_tokens=20, batch_size=32)
+    starts, turns = _dialogues()
+    calls = {}
+    for name, converse in (("alone", None), ("turn by turn", "base")):
+        model = load_model(str(stopping_model_dir), precision="fp32", engine="prefix")
+        forward, calls[name] = model.model.forward, []
+        model.model.forward = lambda *a, _calls=calls[name], _forward=forward, **k: _calls.append(1) or _forward(*a, **k)
+        convs = [list(c) for c in starts]
+        if converse == "base":  # the interface's own turn-by-turn loop, over the same engine
+            from taskalign.models.base import ChatModel
+            ChatModel.converse(model, convs, turns, config)
+        else:
+            model.converse(convs, turns, config)
+    assert len(calls["alone"]) < len(calls["turn by turn"])
+
+
+def test_a_follow_up_that_shares_no_prefix_is_still_answered(lively_model_dir):
+    """greedy_generate's follow: a next prompt that does not start with the call's shared prefix (a template that
+    renders the conversation's start differently) runs after the others, and gets plain greedy generation's reply."""
+    import torch
+
+    from taskalign.models.prefix import greedy_generate
+
+    model = load_model(str(lively_model_dir), precision="fp32", engine="plain")
+    tok = model.tokenizer
+    ids = [tok.apply_chat_template(c, add_generation_prompt=True, return_dict=True)["input_ids"]
+           for c in _many_conversations()[:3]]
+    other = tok("something else entirely", add_special_tokens=False)["input_ids"]
+    asked = []
+    got = greedy_generate(model.model, ids, 8, tok.eos_token_id, tok.pad_token_id, batch_size=2,
+                          follow=lambda i, out: asked.append(i) or (other if i == 0 else None))
+    assert sorted(asked) == [0, 1, 2, 3] and len(got) == 4
+    with torch.no_grad():
+        expected = model.model.generate(torch.tensor([other]), max_new_tokens=8, do_sample=False,
+                                        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    assert got[3].tokens == expected[0, len(other):].tolist() and got[3].error is None
+
+
+def test_short_rows_attend_only_over_their_own_columns(monkeypatch):
+    """A decoding step with one long row among short ones: the short rows attend over their own width only (their
+    padding cut), and the result is that of attending over the whole width."""
+    import torch
+
+    from taskalign.models import prefix as engine
+
+    torch.manual_seed(0)
+    rows, kv_heads, group, dim, own, shared = 12, 2, 3, 8, 40, 5
+    lengths = [40, 33] + [4 + r for r in range(rows - 2)][::-1]  # own tokens per row, right-aligned, longest first
+    visible = torch.zeros(rows, 1, 1, shared + own, dtype=torch.bool)
+    visible[:, :, :, :shared] = True
+    for r, n in enumerate(lengths):
+        visible[r, :, :, shared + own - n:] = True
+    query = torch.randn(rows, kv_heads * group, 1, dim)
+    key, value = torch.randn(rows, kv_heads, own, dim), torch.randn(rows, kv_heads, own, dim)
+    prefix = [(torch.randn(1, kv_heads, shared, dim), torch.randn(1, kv_heads, shared, dim))]
+    module = type("Layer", (), {"layer_idx": 0})()
+    parts = engine._by_length(visible, visible[:, :, None, :, -own:], own)
+    assert parts == [(slice(0, 2), own), (slice(2, rows), 4 + rows - 3)]
+    cut, _ = engine._attention(module, query, key, value, visible, shared_prefix=prefix)
+    monkeypatch.setattr(engine, "_by_length", lambda mask, visible, own: None)
+    whole, _ = engine._attention(module, query, key, value, visible, shared_prefix=prefix)
+    assert torch.allclose(cut, whole, atol=1e-6)

@@ -74,7 +74,7 @@ def test_pipeline_end_to_end_then_cached(tmp_path, tiny_model_dir, monkeypatch):
 @pytest.mark.slow
 def test_rounds_attack_the_model_just_trained_and_adaptive_asr_joins_the_metrics(tmp_path, tiny_model_dir):
     config_path = tmp_path / "tiny.yaml"
-    rounds = {"budget": 2, "variants_limit": 8, "max_new_tokens": 8, "anchors": 2, "max_pairs": None}
+    rounds = {"budget": 2, "variants_limit": 8, "max_new_tokens": 8, "anchors": 2, "max_pairs": None, "replay": 3}
     config_path.write_text(yaml.safe_dump({"model": str(tiny_model_dir), **TINY, "rounds": rounds,
                                            "attack": {"budget": 2, "limit": 3, "max_new_tokens": 8}}))
     out = run(PipelineConfig(out=str(tmp_path / "r"), profile="quick", config=str(config_path), judge="rules",
@@ -97,6 +97,11 @@ def test_rounds_attack_the_model_just_trained_and_adaptive_asr_joins_the_metrics
     pairs = [json.loads(line) for line in (out / "round1" / "prefs.jsonl").read_text().splitlines()]
     case_ids = {p["metadata"]["case_id"] for p in pairs}
     assert any(c.startswith("attack/") for c in case_ids) and any(c.startswith("variant/") for c in case_ids)
+    # replay: 3 of the first pair file's benign look-alike pairs join them as they were there (as many as it has).
+    first = [json.loads(line) for line in (out / "prefs.jsonl").read_text().splitlines()]
+    look_alikes = [p for p in first if p["metadata"]["pair_type"] == "edge_case_comply"]
+    replayed = [p for p in pairs if p in look_alikes]
+    assert look_alikes and len(replayed) == min(3, len(look_alikes))
     # The adaptive ASR on test intents sits beside the static metrics of base, SFT and the final model.
     results = json.loads((out / "results.json").read_text())
     assert set(results["attack_success"]) == {"base", "sft", "aligned", "aligned_r1"}
