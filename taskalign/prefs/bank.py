@@ -36,6 +36,7 @@ INTENTS, BENIGN, AMBIGUOUS = DATA / "train_intents.jsonl", DATA / "train_benign.
 PLAIN, STYLED, STYLED_BENIGN = (DATA / "train_plain_intents.jsonl", DATA / "train_styled_harmful.jsonl",
                                 DATA / "train_styled_benign.jsonl")
 STYLES = "styles"  # the builtin spec's word for style_cases()
+AMBIGUOUS_SPEC = "ambiguous"  # alone, or among the builtin spec's words: the ambiguous rows
 SOURCE = "taskalign-train-bank"
 
 
@@ -66,18 +67,19 @@ def style_cases() -> list[dict]:
 
 def extra_cases(spec: str | Path | None, seed: int = 0) -> list[dict]:
     """"builtin" = the bank above, "builtin:euphemism,direct" = the bank under those strategies only; "styles" among
-    them adds the styled rows (style_cases), "builtin:styles" to the whole bank; a path = a case file (suite schema)
-    whose rows must all be split "train"."""
+    them adds the styled rows (style_cases), "builtin:styles" to the whole bank, and "ambiguous" the ambiguous rows
+    ("ambiguous" alone: those only); a path = a case file (suite schema) whose rows must all be split "train"."""
     if spec is None or str(spec) in ("", "none"):
         return []
-    if str(spec) == "ambiguous":
+    if str(spec) == AMBIGUOUS_SPEC:
         return [{**c, "id": f"bank/{c['id']}", "source": SOURCE}
                 for c in row_cases(read_jsonl(AMBIGUOUS), "ambiguous", "clarify")]
     name, _, strategies = str(spec).partition(":")
     if name == "builtin":
         chosen = [s.strip() for s in strategies.split(",") if s.strip()]
-        styled = style_cases() if STYLES in chosen else []
-        return bank_cases(seed, [s for s in chosen if s != STYLES]) + styled  # [] = every strategy
+        added = (style_cases() if STYLES in chosen else []) + (extra_cases(AMBIGUOUS_SPEC) if AMBIGUOUS_SPEC in chosen
+                                                               else [])
+        return bank_cases(seed, [s for s in chosen if s not in (STYLES, AMBIGUOUS_SPEC)]) + added  # [] = every strategy
     cases = load_cases(spec)
     wrong = next((c for c in cases if c.get("split") != "train"), None)
     if wrong is not None:

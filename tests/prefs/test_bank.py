@@ -128,6 +128,12 @@ def test_the_ambiguous_bank_is_its_own_spec_and_builds_clarify_pairs(tmp_path):
     assert pairs and all(r["metadata"]["pair_type"] == "ambiguous_clarify" for r in pairs)
     row = next(r for r in _rows(AMBIGUOUS) if f"bank/ambiguous/{r['id']}" == pairs[0]["metadata"]["case_id"])
     assert row["clarify_question"] in pairs[0]["chosen"][0]["content"]
+    # One first word for every clarifying question, as every refusal opens with "I": greedy decoding picks one token.
+    assert {r["chosen"][0]["content"].split()[0] for r in pairs} == {"Quick"}
+    # Among the builtin bank's words, "ambiguous" adds them to the bank.
+    both = extra_cases("builtin:euphemism,ambiguous")
+    assert [c for c in both if c["category"] == "ambiguous"] == ambiguous
+    assert [c for c in both if c["category"] != "ambiguous"] == extra_cases("builtin:euphemism")
 
 
 def test_extra_cases_none_is_empty_and_a_missing_file_is_named(tmp_path):
