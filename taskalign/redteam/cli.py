@@ -12,7 +12,9 @@ from taskalign.models.hf import ENGINE_HELP, PRECISION_HELP
 # Options every command that generates and judges takes (redteam, attack): one definition, one help text.
 MODEL_NAME = typer.Option(None, "--model-name", help="Model id on an OpenAI-compatible server.")
 ADAPTER = typer.Option(None, "--adapter", help="PEFT adapter folder for a Hugging Face model.")
-BATCH_SIZE = typer.Option(32, help="Conversations per generate() call (Hugging Face backend).")
+BATCH_SIZE = typer.Option(32, help="Conversations generated together (Hugging Face backend); the prefix engine, "
+                          "which keeps no copy of the system prompt per row, is fastest at 128 "
+                          "(docs/performance.md).")
 CONCURRENCY = typer.Option(8, help="Requests in flight (OpenAI-compatible backend).")
 PRECISION = typer.Option("fast", help="Hugging Face backend. " + PRECISION_HELP)
 ENGINE = typer.Option("auto", help="Hugging Face backend, greedy replies. " + ENGINE_HELP)
