@@ -200,7 +200,7 @@ class HFModel(ChatModel):
 
         outputs = greedy_generate(self.model, prompts, config.max_new_tokens, self.tokenizer.eos_token_id,
                                   self.tokenizer.pad_token_id, config.batch_size, follow=follow,
-                                  first=[len(turns[i]) for i in owner])
+                                  priority=[len(turns[i]) for i in owner])
         for j, out in enumerate(outputs):
             replies[owner[j]].append(self._reply(out, len(prompts[j])))
         for i in members:  # the last reply, as the turn-by-turn path leaves it

@@ -69,7 +69,7 @@ def shared_prefix_length(prompts: list[list[int]]) -> int:
 def greedy_generate(model, prompts: list[list[int]], max_new_tokens: int, eos_id: int, pad_id: int,
                     batch_size: int, earlier: list[Kept | None] | None = None, keep: bool = False,
                     follow: Callable[[int, Output], list[int] | None] | None = None,
-                    first: list[int] | None = None) -> list[Output]:
+                    priority: list[int] | None = None) -> list[Output]:
     """One Output per prompt, in order. Prompts are token ids (chat template applied); every prompt sharing a prefix
     with the others is what makes this fast, but any mix of prompts gives the same greedy replies. Pass all prompts
     of a call at once: at most `batch_size` rows decode together, and waiting prompts fill the places of finished ones.
@@ -79,7 +79,7 @@ def greedy_generate(model, prompts: list[list[int]], max_new_tokens: int, eos_id
     (prompt i, its reply, a new message), which gets the next free index (the prompts so far plus the ones follow
     returned before it) and joins the running batch with row i's keys and values, so a multi-turn conversation moves
     on without waiting for the other rows' replies. Its Output comes in the returned list at that index.
-    first: a priority per prompt, higher joins first (e.g. the turns a conversation has to go: its chain of replies
+    priority: one number per prompt, higher joins first (e.g. the turns a conversation has to go: its chain of replies
     then starts at once, and the single replies fill the batch around it instead of after it)."""
     _use_shared_prefix_attention(model)
     prompts, earlier = list(prompts), list(earlier or [None] * len(prompts))
@@ -93,9 +93,8 @@ def greedy_generate(model, prompts: list[list[int]], max_new_tokens: int, eos_id
         # Highest priority, then fewest tokens to prefill first (pop() takes from the end): rows that join together
         # have similar suffix lengths, so their prefill computes little padding. Follow-ups go to the end: the next
         # to join.
-        priority = first or [0] * len(prompts)
-        waiting = sorted(range(len(prompts)),
-                         key=lambda i: (priority[i], decoder.reusable(i) - len(prompts[i])))
+        order = priority or [0] * len(prompts)
+        waiting = sorted(range(len(prompts)), key=lambda i: (order[i], decoder.reusable(i) - len(prompts[i])))
         size = max(1, batch_size)
         while waiting or decoder.ids:
             joining, running, began = [], decoder.live_ids(), time.perf_counter()
