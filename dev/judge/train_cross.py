@@ -1,6 +1,6 @@
 """Fine-tune the request-conditioned `cross` judge and measure it out of distribution.
 
-    python -m dev.judge.train_cross [--layers 3] [--epochs 5] [--loso | --loso-only STYLES] [--without STYLES]
+    python -m dev.judge.train_cross [--layers 3] [--epochs 5] [--loso | --loso-only STYLES] [--without STYLES] [--with-real]
 
 Data: dev/judge/data/v2/labelled.jsonl (written replies in eighteen assistant styles, labelled twice and adjudicated;
 see docs/judge.md; by default the eight in ADDED_STYLES stay out of training) plus the older files in
@@ -41,14 +41,21 @@ TEST_STYLES = ("non_native", "disclaimer_heavy", "smollm2-135m", "pyrit")
 # command reproduces the shipped judge; `--without ""` trains on every style.
 ADDED_STYLES = ("structured_markdown", "empathetic_counsellor", "policy_citing", "code_first", "socratic_reflective",
                 "narrative_storyteller", "sarcastic_witty", "hedging_uncertain")
+# Real SmolLM2 replies to train-split requests (never the suite's test split): the same generator as the held-out
+# `smollm2-135m` rows, other requests. `--with-real` trains on them (docs/experiments.md, Q8 j8).
+REAL_TRAIN, REAL_STYLE = DATA / "smollm_train.jsonl", "smollm2-135m-train"
 N_RULES = 9
 SEED = 0
 
 
-def load_rows(draft: bool = False) -> list[dict]:
+def load_rows(draft: bool = False, real: bool = False) -> list[dict]:
     """Judge items with `label` and `style`. draft=True reads the writers' files with their own labels (development
-    only, before the second labelling pass exists)."""
+    only, before the second labelling pass exists); real=True adds REAL_TRAIN, all of it in training."""
     rows, seen = [], set()
+    if real:
+        for _, row in read_rows(REAL_TRAIN, "labelled reply"):
+            rows.append({"prompt": row["prompt"], "response": row["response"], "label": row["label"],
+                         "style": REAL_STYLE, "source": "real", "id": row["id"]})
     for name, style in OLD_FILES.items():
         for _, row in read_rows(DATA / name, "labelled reply"):
             rows.append({"prompt": row.get("prompt") or "", "response": row["response"],
@@ -246,7 +253,7 @@ def in_training(row: dict, old_share: float) -> bool:
     replies would otherwise outnumber the written styles and teach the phrase shortcuts the judge must not learn)."""
     if row["style"] in TEST_STYLES:
         return False
-    if row["source"] == "v2":
+    if row["source"] in ("v2", "real"):
         return True
     return int(hashlib.sha256(f"{row['prompt']}|{row['response']}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < old_share
 
@@ -326,11 +333,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--without", default=",".join(ADDED_STYLES),
                         help="Comma-separated written styles left out of training altogether (default: the styles "
                              "written after the shipped judge, so the command reproduces it; \"\" for none).")
+    parser.add_argument("--with-real", action="store_true",
+                        help="Also train on the real SmolLM2 replies to train-split requests (smollm_train.jsonl).")
     parser.add_argument("--out", type=Path, default=WEIGHTS)
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     settings = {"layers": args.layers, "epochs": args.epochs, "lr": args.lr, "old_share": args.old_share, "seed": SEED}
-    rows = load_rows(args.draft)
+    rows = load_rows(args.draft, real=args.with_real)
+    settings.update({"with_real": True} if args.with_real else {})
     without = {s for s in args.without.split(",") if s}
     unknown = without - {r["style"] for r in rows if r["source"] == "v2"}
     if unknown:  # before the slow encoding below
