@@ -1,6 +1,7 @@
 """Fine-tune the request-conditioned `cross` judge and measure it out of distribution.
 
-    python -m dev.judge.train_cross [--layers 3] [--epochs 5] [--loso | --loso-only STYLES] [--without STYLES] [--with-real]
+    python -m dev.judge.train_cross [--layers 3] [--epochs 5] [--loso | --loso-only STYLES] [--without STYLES]
+                                    [--with-real]
 
 Data: dev/judge/data/v2/labelled.jsonl (written replies in eighteen assistant styles, labelled twice and adjudicated;
 see docs/judge.md; by default the eight in ADDED_STYLES stay out of training) plus the older files in
