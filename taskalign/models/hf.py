@@ -187,12 +187,16 @@ class HFModel(ChatModel):
         prompts = [self._ids(conversations[i]) for i in owner]
         answered = dict.fromkeys(owner, 0)
 
+        continued: set[int] = set()  # prompts whose reply was decoded in `follow` (their conversation went on)
+
         def follow(j: int, out) -> list[int] | None:
             i = owner[j]
             answered[i] += 1
             if out.error or answered[i] == len(turns[i]):
                 return None
-            conversations[i].append({"role": "assistant", "content": self._text(out)})
+            continued.add(j)
+            replies[i].append(self._reply(out, len(prompts[j])))  # decoded once: its text continues the conversation
+            conversations[i].append({"role": "assistant", "content": replies[i][-1].text})
             conversations[i].append({"role": "user", "content": turns[i][answered[i]]})
             owner.append(i)
             prompts.append(self._ids(conversations[i]))
@@ -201,8 +205,9 @@ class HFModel(ChatModel):
         outputs = greedy_generate(self.model, prompts, config.max_new_tokens, self.tokenizer.eos_token_id,
                                   self.tokenizer.pad_token_id, config.batch_size, follow=follow,
                                   priority=[len(turns[i]) for i in owner])
-        for j, out in enumerate(outputs):
-            replies[owner[j]].append(self._reply(out, len(prompts[j])))
+        for j, out in enumerate(outputs):  # each conversation's last reply, or its error (a failed batch asks no follow)
+            if j not in continued:
+                replies[owner[j]].append(self._reply(out, len(prompts[j])))
         for i in members:  # the last reply, as the turn-by-turn path leaves it
             if replies[i] and not replies[i][-1].error:
                 conversations[i].append({"role": "assistant", "content": replies[i][-1].text})
