@@ -14,7 +14,7 @@ import yaml
 from rich.console import Console
 
 from taskalign.errors import UserError
-from taskalign.train import dpo, kto, orpo, sft
+from taskalign.train import common, dpo, kto, orpo, sft
 
 console = Console()
 train_app = typer.Typer(help="Train: capability SFT, alignment DPO / KTO / ORPO, adapter merge.", no_args_is_help=True)
@@ -64,6 +64,7 @@ def settings_command(name: str, stage, settings_class, what: str, doc: str) -> N
         given = {k: key_values(v, f"--{k}") if isinstance(v, (list, tuple)) else v for k, v in given.items()}
         path = stage.run(stage.load_settings(config, **given), log=console.print)
         console.print(f"[green]{what} saved to {path}[/green] (use --model {path})")
+        common.leave_distributed_run()
 
     config = typer.Option(None, "--config", help=f"YAML file of these settings, keyed by field name (learning_rate: "
                                                  f"...; see configs/{name}.yaml); flags override it.")

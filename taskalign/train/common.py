@@ -318,6 +318,24 @@ def distribution(trainer, log) -> dict:
     return {"processes": trainer.accelerator.num_processes, "distributed": kind}
 
 
+def leave_distributed_run() -> None:
+    """End a finished process of a distributed run without the interpreter's teardown (each process calls it).
+
+    Everything is saved and the process group destroyed by then (save_trained), but DeepSpeed and the trainer still
+    hold gloo process groups; their C++ threads are torn down during interpreter exit in no fixed order, and now and
+    then one aborts ("terminate called without an active exception"). accelerate then reports the whole launch as
+    failed although every file was written. Output is flushed first; nothing that is left needs a Python atexit hook.
+    """
+    import os
+    import sys
+
+    if world_size() == 1:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def world_size() -> int:
     """How many processes train together (accelerate launch / torchrun set WORLD_SIZE); 1 for a plain run."""
     import os
