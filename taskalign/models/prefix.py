@@ -214,6 +214,14 @@ def _by_length(mask, visible, own: int) -> list[tuple[slice, int]] | None:
 
 def _attend(query, key, value, visible, prefix_keys, prefix_values, scaling):
     """The attention of `_attention` for these rows: own keys, values and mask (or None) cut to the same columns."""
+    if query.shape[2] == 1 and prefix_keys.shape[2] and visible is not None and visible.dtype == torch.bool and \
+            key.dtype == torch.float32:
+        return _attend_step(query, key, value, visible, prefix_keys, prefix_values, scaling)
+    return _attend_scores(query, key, value, visible, prefix_keys, prefix_values, scaling)
+
+
+def _attend_scores(query, key, value, visible, prefix_keys, prefix_values, scaling):
+    """`_attend` by explicit scores: prefills (several queries per row), additive masks and an empty prefix."""
     rows, heads, q_len, dim = query.shape
     kv_heads, own, prefix = key.shape[1], key.shape[2], prefix_keys.shape[2]
     group = heads // kv_heads
@@ -239,6 +247,33 @@ def _attend(query, key, value, visible, prefix_keys, prefix_values, scaling):
     out = torch.matmul(prefix_weights, prefix_values[0]).reshape(kv_heads, rows, group * q_len, dim).transpose(0, 1)
     out = out + torch.matmul(weights[..., prefix:], value)
     return out.reshape(rows, heads, q_len, dim).transpose(1, 2).to(query.dtype).contiguous()
+
+
+_FLASH = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+
+
+def _attend_step(query, key, value, visible, prefix_keys, prefix_values, scaling):
+    """`_attend` for a decoding step, through PyTorch's fused CPU attention kernel, once over the prefix and once over
+    the own part, joined by their log-sum-exps: the softmax over [prefix | own] is the two partial softmaxes weighted
+    by each part's share of the total. The kernel never writes the scores out, which is most of the attention's time
+    at 128 rows (docs/performance.md); it accumulates in fp32 as `_attend` does. The prefix is never masked and a
+    decoding row always sees its own newest key, so neither part is empty."""
+    rows, heads, _, dim = query.shape
+    kv_heads = key.shape[1]
+    group = heads // kv_heads
+    q = query.float().reshape(rows, kv_heads, group, dim)
+    folded = q.transpose(0, 1).reshape(1, kv_heads, rows * group, dim)  # the batch as query rows: the prefix read once
+    out_p, lse_p = _FLASH(folded, prefix_keys, prefix_values, scale=scaling)
+    out_p = out_p.reshape(kv_heads, rows, group, dim).transpose(0, 1)
+    lse_p = lse_p.reshape(kv_heads, rows, group).transpose(0, 1)
+    # (rows, 1, 1, own): one additive mask per row, broadcast over key/value heads and the query heads of a group
+    hidden = ~visible.reshape(rows, 1, 1, -1)
+    mask = torch.zeros(hidden.shape, device=query.device).masked_fill(hidden, float("-inf"))
+    out_o, lse_o = _FLASH(q, key, value, attn_mask=mask, scale=scaling)
+    top = torch.maximum(lse_p, lse_o)
+    share_p, share_o = torch.exp(lse_p - top)[..., None], torch.exp(lse_o - top)[..., None]
+    out = (out_p * share_p + out_o * share_o) / (share_p + share_o)
+    return out.reshape(rows, heads, 1, dim).transpose(1, 2).to(query.dtype).contiguous()
 
 
 def _cache_argument(model) -> str:

@@ -20,8 +20,9 @@ With them it refused short plain harm but also most of the suite's look-alikes, 
 so no profile uses them.
 
 `--extra-cases ambiguous` adds 90 ambiguous requests (harmful or fine depending on intent), each with one specific
-clarifying question. They are not part of `builtin`: one default-profile run with them in the bank asked no more
-clarifying questions (0 of 14) and refused fewer reworded requests (docs/experiments.md, Q9).
+clarifying question. They are not part of `builtin`: with one copy of their pairs the embedded model asks no
+question (0 of 14 test requests), with two (`repeat: {ambiguous: 2}`) it asks on all 14 but also on most benign
+look-alikes, and task accuracy halves (docs/experiments.md, Q9).
 """
 
 from pathlib import Path

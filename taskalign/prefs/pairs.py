@@ -101,7 +101,10 @@ def _helpful(case, run, rng, pair_type, bare) -> dict | None:
     prompt = prefix or composed_prompt(case, rng)
     if pair_type == "ambiguous_clarify":
         chosen = compose.clarify(rng, case)
-        blind = compose.confirmation_call(rng, call) if call else compose.compliance(rng, prompt[-1]["content"], bare)
+        # Acting blind is carrying out the request as written, in the model's own style: a bare-style model's reply
+        # is a tool call from its first token, and that first token is the decision the pair must move. The case's
+        # reference call is no rejected reply: it is the right action once the question is answered.
+        blind = compose.compliance(rng, prompt[-1]["content"], bare)
     else:
         chosen = compose.confirmation_call(rng, call, preamble=False)  # what DPO should keep: the SFT format
         blind = compose.over_refusal(rng) if pair_type == "edge_case_comply" else compose.wrong_call(rng, call)

@@ -324,3 +324,35 @@ def test_short_rows_attend_only_over_their_own_columns(monkeypatch):
     monkeypatch.setattr(engine, "_by_length", lambda mask, visible, own: None)
     whole, _ = engine._attention(module, query, key, value, visible, shared_prefix=prefix)
     assert torch.allclose(cut, whole, atol=1e-6)
+
+
+def test_a_decoding_step_joins_prefix_and_own_attention_as_one_softmax():
+    """The fused step attends over the prefix and over each row's own keys separately; joined by their log-sum-exps
+    they must give what PyTorch's SDPA gives over [prefix | own] as one sequence, padding masked, key views included."""
+    import torch
+    import torch.nn.functional as F
+
+    from taskalign.models import prefix as engine
+
+    torch.manual_seed(1)
+    rows, kv_heads, group, dim, own, shared = 6, 2, 3, 8, 20, 7
+    query = torch.randn(rows, kv_heads * group, 1, dim)
+    room_k, room_v = torch.randn(rows, kv_heads, own + 4, dim), torch.randn(rows, kv_heads, own + 4, dim)
+    key, value = room_k[:, :, 4:], room_v[:, :, 4:]  # views into room, as the cache hands them over
+    visible = torch.zeros(rows, 1, 1, 1, own, dtype=torch.bool)
+    for r in range(rows):
+        visible[r, ..., own - 1 - 3 * r:] = True  # right-aligned: the newest key always visible
+    prefix_k, prefix_v = torch.randn(1, kv_heads, shared, dim), torch.randn(1, kv_heads, shared, dim)
+    called = []
+    step = engine._attend_step
+    engine._attend_step = lambda *a: called.append(1) or step(*a)
+    try:
+        got = engine._attend(query, key, value, visible, prefix_k, prefix_v, dim ** -0.5)
+    finally:
+        engine._attend_step = step
+    assert called and got.shape == (rows, 1, kv_heads * group, dim)
+    whole_k = torch.cat([prefix_k.expand(rows, -1, -1, -1), key], 2).repeat_interleave(group, 1)
+    whole_v = torch.cat([prefix_v.expand(rows, -1, -1, -1), value], 2).repeat_interleave(group, 1)
+    mask = torch.cat([torch.ones(rows, 1, 1, shared, dtype=torch.bool), visible.reshape(rows, 1, 1, own)], -1)
+    expected = F.scaled_dot_product_attention(query, whole_k, whole_v, attn_mask=mask).transpose(1, 2)
+    assert torch.allclose(got, expected, atol=1e-5)

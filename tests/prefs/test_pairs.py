@@ -112,6 +112,18 @@ def test_ambiguous_chosen_asks_about_intent_and_rejected_acts_blindly(cases):
     assert parse_tool_calls(_text(pair, "rejected"))[0].name == "create_task"
 
 
+@pytest.mark.parametrize("bare", [True, False])
+def test_ambiguous_rejected_carries_out_the_request_as_written_in_the_models_style(cases, bare):
+    case = next(c for c in cases if c["id"] == "amb/neighbor")
+    pair = make_pair(case, None, random.Random("0|amb/neighbor"), bare=bare)
+    rejected = _text(pair, "rejected")
+    # a bare-style model decides at its first token: the pair must reject a tool call there, not after a preamble
+    assert rejected.startswith("<tool_call>") is bare
+    title = parse_tool_calls(rejected)[0].arguments["title"]
+    assert title == compose.task_title(case["turns"][-1])  # the literal request, not the clarified reference call
+    assert title != case["reference_call"]["arguments"]["title"]
+
+
 def test_capability_rejected_is_a_wrong_or_malformed_call(cases):
     kinds = Counter()
     for seed in range(30):
