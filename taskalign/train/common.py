@@ -324,13 +324,16 @@ def leave_distributed_run() -> None:
     Everything is saved and the process group destroyed by then (save_trained), but DeepSpeed and the trainer still
     hold gloo process groups; their C++ threads are torn down during interpreter exit in no fixed order, and now and
     then one aborts ("terminate called without an active exception"). accelerate then reports the whole launch as
-    failed although every file was written. Output is flushed first; nothing that is left needs a Python atexit hook.
+    failed although every file was written. The Python exit hooks still run first (a wandb or mlflow run is finished
+    there, logs are flushed); only the teardown of objects after them is skipped.
     """
+    import atexit
     import os
     import sys
 
     if world_size() == 1:
         return
+    atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
