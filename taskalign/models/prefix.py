@@ -255,8 +255,8 @@ _FLASH = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
 def _attend_step(query, key, value, visible, prefix_keys, prefix_values, scaling):
     """`_attend` for a decoding step, through PyTorch's fused CPU attention kernel, once over the prefix and once over
     the own part, joined by their log-sum-exps: the softmax over [prefix | own] is the two partial softmaxes weighted
-    by each part's share of the total. The kernel never writes the scores out, which is most of the attention's time
-    at 128 rows (docs/performance.md); it accumulates in fp32 as `_attend` does. The prefix is never masked and a
+    by each part's share of the total. The kernel never writes the scores out: a quarter less attention time at 128
+    rows (docs/performance.md). It accumulates in fp32 as `_attend_scores` does. The prefix is never masked and a
     decoding row always sees its own newest key, so neither part is empty."""
     rows, heads, _, dim = query.shape
     kv_heads = key.shape[1]
