@@ -357,7 +357,7 @@ def main(argv=None) -> dict:
                              "of settings; writes nothing).")
     parser.add_argument("--temperature", type=float, default=None,
                         help="Binary temperature to ship when no leave-one-style-out run matches these settings "
-                             "(e.g. one fitted on an earlier run's out-of-fold logits); default 1.")
+                             "(default: fitted on the last run's out-of-fold logits in dev/judge/data/v2/loso.json).")
     parser.add_argument("--draft", action="store_true", help="Use the writers' labels (before adjudication).")
     parser.add_argument("--without", default=",".join(ADDED_STYLES),
                         help="Comma-separated written styles left out of training altogether (default: the styles "
