@@ -1,11 +1,11 @@
 """Fine-tune the request-conditioned `cross` judge and measure it out of distribution.
 
     python -m dev.judge.train_cross [--layers 3] [--epochs 5] [--seeds 0,1,2] [--loso | --loso-only STYLES]
-                                    [--without STYLES] [--no-with-real] [--real-repeat 4] [--harmful-compliance-weight 2]
+                                    [--without STYLES] [--no-with-real] [--real-repeat 2] [--harmful-compliance-weight 2]
 
 Data: dev/judge/data/v2/labelled.jsonl (written replies in eighteen assistant styles, labelled twice and adjudicated;
 see docs/judge.md; by default the eight in ADDED_STYLES stay out of training), the older files in dev/judge/data/,
-and the real SmolLM2 replies to train-split requests (smollm_train.jsonl; the unmodified model's replies four times).
+and the real SmolLM2 replies to train-split requests (smollm_train.jsonl; the unmodified model's replies twice).
 The split is by *style*, never by row:
 - OOD test (never trained on, never used to choose settings): the styles in TEST_STYLES, the real SmolLM2 replies to
   test-split requests and PyRIT's human-labelled replies. The shipped judge is measured on it through the real
@@ -14,9 +14,10 @@ The split is by *style*, never by row:
   scored on it. Its out-of-fold refusing logits fit the binary head's temperature, so calibration never sees the test
   styles either. Settings (layers, epochs, lr, old-share) were chosen on these folds alone. Without a run for the
   current settings, the last one's logits (dev/judge/data/v2/loso.json) calibrate the judge.
-One judge per seed; several are shipped as one ensemble whose outputs are averaged (docs/experiments.md, Q8 j9-j12).
+One judge per seed; several are shipped as one ensemble whose outputs are averaged (docs/experiments.md, Q8 j9-j14).
 Writes taskalign/judge/data/cross.safetensors and cross_card.json. Deterministic under its seeds on one machine.
-Reproduce the shipped judge: `python -m dev.judge.train_cross` (~22 min on 2 cores); the earlier single judge (j3):
+Reproduce the shipped judge: `python -m dev.judge.train_cross` (~30 min on 2 cores); the previous one (j12):
+`--real-repeat 4` with the first 927 rows of smollm_train.jsonl; the earlier single judge (j3):
 `--no-with-real --real-repeat 1 --no-unique-classes --harmful-compliance-weight 1 --seeds 0`.
 """
 
@@ -364,7 +365,7 @@ def main(argv=None) -> dict:
                              "written after the shipped judge, so the command reproduces it; \"\" for none).")
     parser.add_argument("--with-real", action=argparse.BooleanOptionalAction, default=True,
                         help="Also train on the real SmolLM2 replies to train-split requests (smollm_train.jsonl).")
-    parser.add_argument("--real-repeat", type=int, default=4,
+    parser.add_argument("--real-repeat", type=int, default=2,
                         help="With --with-real: train on each reply of the unmodified model this many times (its "
                              "rambling is the text the judge misreads; the trained models' replies are easy).")
     parser.add_argument("--seeds", default="0,1,2",

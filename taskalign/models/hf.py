@@ -204,7 +204,8 @@ class HFModel(ChatModel):
 
         outputs = greedy_generate(self.model, prompts, config.max_new_tokens, self.tokenizer.eos_token_id,
                                   self.tokenizer.pad_token_id, config.batch_size, follow=follow,
-                                  priority=[len(turns[i]) for i in owner])
+                                  priority=[len(turns[i]) for i in owner],
+                                  continues=lambda j: answered[owner[j]] + 1 < len(turns[owner[j]]))
         for j, out in enumerate(outputs):  # each conversation's last reply, or its error (a failed batch asks no follow)
             if j not in continued:
                 replies[owner[j]].append(self._reply(out, len(prompts[j])))

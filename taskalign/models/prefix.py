@@ -69,7 +69,8 @@ def shared_prefix_length(prompts: list[list[int]]) -> int:
 def greedy_generate(model, prompts: list[list[int]], max_new_tokens: int, eos_id: int, pad_id: int,
                     batch_size: int, earlier: list[Kept | None] | None = None, keep: bool = False,
                     follow: Callable[[int, Output], list[int] | None] | None = None,
-                    priority: list[int] | None = None) -> list[Output]:
+                    priority: list[int] | None = None,
+                    continues: Callable[[int], bool] | None = None) -> list[Output]:
     """One Output per prompt, in order. Prompts are token ids (chat template applied); every prompt sharing a prefix
     with the others is what makes this fast, but any mix of prompts gives the same greedy replies. Pass all prompts
     of a call at once: at most `batch_size` rows decode together, and waiting prompts fill the places of finished ones.
@@ -80,7 +81,10 @@ def greedy_generate(model, prompts: list[list[int]], max_new_tokens: int, eos_id
     returned before it) and joins the running batch with row i's keys and values, so a multi-turn conversation moves
     on without waiting for the other rows' replies. Its Output comes in the returned list at that index.
     priority: one number per prompt, higher joins first (e.g. the turns a conversation has to go: its chain of replies
-    then starts at once, and the single replies fill the batch around it instead of after it)."""
+    then starts at once, and the single replies fill the batch around it instead of after it).
+    continues(i): with `follow` and without `keep`, whether prompt i's conversation has a next turn; a row's keys and
+    values are copied out for its follow-up only then (copying every finished row's took 6 % of a batch of
+    single-turn requests). Default: always."""
     _use_shared_prefix_attention(model)
     prompts, earlier = list(prompts), list(earlier or [None] * len(prompts))
     outputs: list[Output | None] = [None] * len(prompts)
@@ -88,8 +92,12 @@ def greedy_generate(model, prompts: list[list[int]], max_new_tokens: int, eos_id
     with torch.inference_mode():
         prefix_len = shared_prefix_length(prompts)
         prefix = prompts[0][:prefix_len]
+        if keep or (follow is not None and continues is None):
+            wanted = lambda i: True  # noqa: E731
+        else:
+            wanted = continues if follow is not None else None
         decoder = _Decoder(model, _prefix_states(model, prefix), prefix_len, max_new_tokens, eos_id, pad_id, prompts,
-                           earlier, keep or follow is not None)
+                           earlier, wanted)
         # Highest priority, then fewest tokens to prefill first (pop() takes from the end): rows that join together
         # have similar suffix lengths, so their prefill computes little padding. Follow-ups go to the end: the next
         # to join.
@@ -214,14 +222,13 @@ def _by_length(mask, visible, own: int) -> list[tuple[slice, int]] | None:
 
 def _attend(query, key, value, visible, prefix_keys, prefix_values, scaling):
     """The attention of `_attention` for these rows: own keys, values and mask (or None) cut to the same columns."""
-    if query.shape[2] == 1 and prefix_keys.shape[2] and visible is not None and visible.dtype == torch.bool and \
-            key.dtype == torch.float32:
-        return _attend_step(query, key, value, visible, prefix_keys, prefix_values, scaling)
+    if prefix_keys.shape[2] and visible is not None and visible.dtype == torch.bool and key.dtype == torch.float32:
+        return _attend_fused(query, key, value, visible, prefix_keys, prefix_values, scaling)
     return _attend_scores(query, key, value, visible, prefix_keys, prefix_values, scaling)
 
 
 def _attend_scores(query, key, value, visible, prefix_keys, prefix_values, scaling):
-    """`_attend` by explicit scores: prefills (several queries per row), additive masks and an empty prefix."""
+    """`_attend` by explicit scores: additive masks, no mask at all, and an empty prefix."""
     rows, heads, q_len, dim = query.shape
     kv_heads, own, prefix = key.shape[1], key.shape[2], prefix_keys.shape[2]
     group = heads // kv_heads
@@ -252,28 +259,33 @@ def _attend_scores(query, key, value, visible, prefix_keys, prefix_values, scali
 _FLASH = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
 
 
-def _attend_step(query, key, value, visible, prefix_keys, prefix_values, scaling):
-    """`_attend` for a decoding step, through PyTorch's fused CPU attention kernel, once over the prefix and once over
-    the own part, joined by their log-sum-exps: the softmax over [prefix | own] is the two partial softmaxes weighted
-    by each part's share of the total. The kernel never writes the scores out: a quarter less attention time at 128
-    rows (docs/performance.md). It accumulates in fp32 as `_attend_scores` does. The prefix is never masked and a
-    decoding row always sees its own newest key, so neither part is empty."""
-    rows, heads, _, dim = query.shape
-    kv_heads = key.shape[1]
+def _attend_fused(query, key, value, visible, prefix_keys, prefix_values, scaling):
+    """`_attend` through PyTorch's fused CPU attention kernel, once over the prefix and once over the own part, joined
+    by their log-sum-exps: the softmax over [prefix | own] is the two partial softmaxes weighted by each part's share
+    of the total. The kernel never writes the scores out: a quarter less attention time in a decoding step at 128
+    rows, and no (rows, heads, queries, keys) score tensors to build, mask and copy in a prefill
+    (docs/performance.md). It accumulates in fp32 as `_attend_scores` does. The prefix is never masked, so every
+    query sees at least its keys; a padding query of a prefill sees none of its row's own keys, and its own part then
+    weighs nothing. A decoding row always sees its own newest key."""
+    rows, heads, q_len, dim = query.shape
+    kv_heads, own = key.shape[1], key.shape[2]
     group = heads // kv_heads
-    q = query.float().reshape(rows, kv_heads, group, dim)
-    folded = q.transpose(0, 1).reshape(1, kv_heads, rows * group, dim)  # the batch as query rows: the prefix read once
+    # The query heads that share a key/value head (grouped-query attention) become query rows of that head.
+    q = query.float().reshape(rows, kv_heads, group * q_len, dim)
+    folded = q.transpose(0, 1).reshape(1, kv_heads, rows * group * q_len, dim)  # the batch as query rows: the prefix read once
     out_p, lse_p = _FLASH(folded, prefix_keys, prefix_values, scale=scaling)
-    out_p = out_p.reshape(kv_heads, rows, group, dim).transpose(0, 1)
-    lse_p = lse_p.reshape(kv_heads, rows, group).transpose(0, 1)
-    # (rows, 1, 1, own): one additive mask per row, broadcast over key/value heads and the query heads of a group
-    hidden = ~visible.reshape(rows, 1, 1, -1)
+    out_p = out_p.reshape(kv_heads, rows, group * q_len, dim).transpose(0, 1)
+    lse_p = lse_p.reshape(kv_heads, rows, group * q_len).transpose(0, 1)
+    # (rows, 1, group * q_len, own): one additive mask per row and query, broadcast over key/value heads
+    hidden = ~visible.expand(rows, 1, group, q_len, own).reshape(rows, 1, group * q_len, own)
     mask = torch.zeros(hidden.shape, device=query.device).masked_fill(hidden, float("-inf"))
     out_o, lse_o = _FLASH(q, key, value, attn_mask=mask, scale=scaling)
+    if q_len > 1:  # a query that sees no own key gets output 0 and log-sum-exp 0 from the kernel: it must weigh nothing
+        lse_o = lse_o.masked_fill(hidden.all(-1), float("-inf"))
     top = torch.maximum(lse_p, lse_o)
     share_p, share_o = torch.exp(lse_p - top)[..., None], torch.exp(lse_o - top)[..., None]
     out = (out_p * share_p + out_o * share_o) / (share_p + share_o)
-    return out.reshape(rows, heads, 1, dim).transpose(1, 2).to(query.dtype).contiguous()
+    return out.reshape(rows, heads, q_len, dim).transpose(1, 2).to(query.dtype).contiguous()
 
 
 def _cache_argument(model) -> str:
@@ -314,14 +326,14 @@ class _Decoder:
     a row copies the whole cache, which costs more than a few idle rows."""
 
     def __init__(self, model, prefix_kv, prefix_len: int, max_new_tokens: int, eos_id: int, pad_id: int,
-                 prompts: list[list[int]], earlier: list[Kept | None], keep: bool):
+                 prompts: list[list[int]], earlier: list[Kept | None], wanted: Callable[[int], bool] | None):
         self.model, self.prefix_kv, self.prefix_len = model, prefix_kv, prefix_len
         self.max_new_tokens, self.eos_id, self.pad_id = max_new_tokens, eos_id, pad_id
-        self.prompts, self.earlier, self.keep = prompts, earlier, keep
+        self.prompts, self.earlier, self.wanted = prompts, earlier, wanted  # wanted(i): keep prompt i's states
         self.cache_arg = _cache_argument(model)
         self.tokens: dict[int, list[int]] = {}    # prompt index -> reply tokens so far
         self.seconds: dict[int, float] = {}       # prompt index -> its share of the time of the calls it took part in
-        self.kept: dict[int, Kept] = {}           # prompt index -> its finished row's states, with keep=True
+        self.kept: dict[int, Kept] = {}           # prompt index -> its finished row's states, where wanted
         self.finished: list[int] = []             # prompts finished since pop_finished() was last called
         self.drop_all()
 
@@ -408,7 +420,7 @@ class _Decoder:
             if self._done(i):
                 ids[r] = None
                 self.finished.append(i)
-                if self.keep:
+                if self.wanted is not None and self.wanted(i):
                     self._keep(i, own[r], [(keys[r], values[r]) for keys, values in states])
         return chosen
 

@@ -326,9 +326,11 @@ def test_short_rows_attend_only_over_their_own_columns(monkeypatch):
     assert torch.allclose(cut, whole, atol=1e-6)
 
 
-def test_a_decoding_step_joins_prefix_and_own_attention_as_one_softmax():
-    """The fused step attends over the prefix and over each row's own keys separately; joined by their log-sum-exps
-    they must give what PyTorch's SDPA gives over [prefix | own] as one sequence, padding masked, key views included."""
+@pytest.mark.parametrize("q_len", [1, 5])
+def test_fused_attention_joins_prefix_and_own_parts_as_one_softmax(q_len):
+    """The fused path attends over the prefix and over each row's own keys separately; joined by their log-sum-exps
+    they must give what PyTorch's SDPA gives over [prefix | own] as one sequence, padding masked, key views included:
+    a decoding step (one query per row) and a prefill (causal, left-padded rows whose padding queries see no own key)."""
     import torch
     import torch.nn.functional as F
 
@@ -336,23 +338,53 @@ def test_a_decoding_step_joins_prefix_and_own_attention_as_one_softmax():
 
     torch.manual_seed(1)
     rows, kv_heads, group, dim, own, shared = 6, 2, 3, 8, 20, 7
-    query = torch.randn(rows, kv_heads * group, 1, dim)
+    query = torch.randn(rows, kv_heads * group, q_len, dim)
     room_k, room_v = torch.randn(rows, kv_heads, own + 4, dim), torch.randn(rows, kv_heads, own + 4, dim)
     key, value = room_k[:, :, 4:], room_v[:, :, 4:]  # views into room, as the cache hands them over
-    visible = torch.zeros(rows, 1, 1, 1, own, dtype=torch.bool)
+    visible = torch.zeros(rows, 1, 1, q_len, own, dtype=torch.bool)
     for r in range(rows):
-        visible[r, ..., own - 1 - 3 * r:] = True  # right-aligned: the newest key always visible
+        first = own - 1 - (3 if q_len == 1 else 2) * r  # the row's first real own column; padding before it
+        for t in range(q_len):
+            column = own - q_len + t
+            if column >= first:  # a padding query (left of its row's first token) sees no own key at all
+                visible[r, ..., t, first:column + 1] = True
     prefix_k, prefix_v = torch.randn(1, kv_heads, shared, dim), torch.randn(1, kv_heads, shared, dim)
     called = []
-    step = engine._attend_step
-    engine._attend_step = lambda *a: called.append(1) or step(*a)
+    fused = engine._attend_fused
+    engine._attend_fused = lambda *a: called.append(1) or fused(*a)
     try:
         got = engine._attend(query, key, value, visible, prefix_k, prefix_v, dim ** -0.5)
     finally:
-        engine._attend_step = step
-    assert called and got.shape == (rows, 1, kv_heads * group, dim)
+        engine._attend_fused = fused
+    assert called and got.shape == (rows, q_len, kv_heads * group, dim)
+    assert not got.isnan().any()
     whole_k = torch.cat([prefix_k.expand(rows, -1, -1, -1), key], 2).repeat_interleave(group, 1)
     whole_v = torch.cat([prefix_v.expand(rows, -1, -1, -1), value], 2).repeat_interleave(group, 1)
-    mask = torch.cat([torch.ones(rows, 1, 1, shared, dtype=torch.bool), visible.reshape(rows, 1, 1, own)], -1)
+    mask = torch.cat([torch.ones(rows, 1, q_len, shared, dtype=torch.bool), visible.reshape(rows, 1, q_len, own)], -1)
     expected = F.scaled_dot_product_attention(query, whole_k, whole_v, attn_mask=mask).transpose(1, 2)
     assert torch.allclose(got, expected, atol=1e-5)
+    assert torch.allclose(got, engine._attend_scores(query, key, value, visible, prefix_k, prefix_v, dim ** -0.5),
+                          atol=1e-5)
+    if q_len > 1:
+        assert not visible[0, 0, 0, 0].any()  # the test has padding queries
+
+
+def test_converse_keeps_keys_and_values_only_for_turns_that_continue(stopping_model_dir, monkeypatch):
+    """Copying a finished row's keys and values out costs time; `converse` copies them for a reply that its
+    conversation continues after, never for a conversation's last reply, and the continued turns still reuse them."""
+    from taskalign.models import prefix as engine
+
+    kept = []
+    keep = engine._Decoder._keep
+    monkeypatch.setattr(engine._Decoder, "_keep", lambda self, i, own, states: kept.append(i) or keep(self, i, own, states))
+    model = load_model(str(stopping_model_dir), precision="fp32", engine="prefix")
+    starts, turns = _dialogues()
+    prefills = _prefill_tokens(model)
+    model.converse([list(c) for c in starts], turns, GenerationConfig(max_new_tokens=20, batch_size=4))
+    assert len(kept) == sum(len(t) - 1 for t in turns if t) > 0
+    reprefilled = sum(prefills)
+    kept.clear()
+    monkeypatch.setattr(engine._Decoder, "reusable", lambda self, i: 0)  # as if nothing had been kept
+    prefills = _prefill_tokens(model)
+    model.converse([list(c) for c in starts], turns, GenerationConfig(max_new_tokens=20, batch_size=4))
+    assert reprefilled < sum(prefills)
