@@ -205,6 +205,7 @@ class HFModel(ChatModel):
         outputs = greedy_generate(self.model, prompts, config.max_new_tokens, self.tokenizer.eos_token_id,
                                   self.tokenizer.pad_token_id, config.batch_size, follow=follow,
                                   priority=[len(turns[i]) for i in owner],
+                                  # prompt j's reply is its conversation's answered + 1st: states kept if more follow
                                   continues=lambda j: answered[owner[j]] + 1 < len(turns[owner[j]]))
         for j, out in enumerate(outputs):  # each conversation's last reply, or its error (a failed batch asks no follow)
             if j not in continued:

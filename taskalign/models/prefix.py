@@ -272,7 +272,8 @@ def _attend_fused(query, key, value, visible, prefix_keys, prefix_values, scalin
     group = heads // kv_heads
     # The query heads that share a key/value head (grouped-query attention) become query rows of that head.
     q = query.float().reshape(rows, kv_heads, group * q_len, dim)
-    folded = q.transpose(0, 1).reshape(1, kv_heads, rows * group * q_len, dim)  # the batch as query rows: the prefix read once
+    # The batch as query rows of one matrix against the prefix: the prefix is read once.
+    folded = q.transpose(0, 1).reshape(1, kv_heads, rows * group * q_len, dim)
     out_p, lse_p = _FLASH(folded, prefix_keys, prefix_values, scale=scaling)
     out_p = out_p.reshape(kv_heads, rows, group * q_len, dim).transpose(0, 1)
     lse_p = lse_p.reshape(kv_heads, rows, group * q_len).transpose(0, 1)
