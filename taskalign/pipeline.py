@@ -44,14 +44,15 @@ from taskalign.typecheck import typed_values
 
 console = Console()
 PROFILES = Path(__file__).with_name("pipeline.yaml")
-SECTIONS = ("model", "sft", "eval", "base_eval", "prefs_eval", "prefs", "dpo", "kto", "orpo", "attack", "rounds")
+SECTIONS = ("model", "sft", "eval", "base_eval", "prefs_eval", "prefs", "dpo", "kto", "orpo", "attack", "rounds",
+            "head")
 METHODS = ("dpo", "kto", "orpo")
 # Sections a profile may leave out: an attack budget of 0 is no adaptive evaluation, n 0 no rounds; kto and orpo
 # default to their settings classes' defaults.
-OPTIONAL = {"attack": {"budget": 0}, "rounds": {"n": 0}, "kto": {}, "orpo": {}}
+OPTIONAL = {"attack": {"budget": 0}, "rounds": {"n": 0}, "kto": {}, "orpo": {}, "head": {"layer": 0}}
 # The sections that load a model, each with its own `precision`; `--precision` sets them all (fp32 everywhere stands
 # in for a CPU without native bf16). The rounds' red-team and training stages take the eval and method sections'.
-PRECISION_SECTIONS = ("sft", "dpo", "kto", "orpo", "base_eval", "eval", "prefs_eval", "attack")
+PRECISION_SECTIONS = ("sft", "dpo", "kto", "orpo", "base_eval", "eval", "prefs_eval", "attack", "head")
 
 
 @dataclass(frozen=True)
@@ -159,8 +160,12 @@ def section_types() -> dict:
     attack = {k: v for k, v in typing.get_type_hints(AttackConfig).items()
               if k in ("budget", "seed", "families", "attacker", "attacker_model_name", "limit", "max_new_tokens",
                        "batch_size", "precision")}
+    from taskalign.train.head import run as head_run
+
+    head = {k: v for k, v in typing.get_type_hints(head_run).items() if k in ("layer", "extra_cases", "precision",
+                                                                             "refuse_lead")}
     return {"base_eval": redteam, "eval": redteam, "prefs_eval": redteam, "prefs": prefs, "attack": attack,
-            "rounds": typing.get_type_hints(RoundSettings)}
+            "rounds": typing.get_type_hints(RoundSettings), "head": head}
 
 
 def training_settings() -> dict:
@@ -220,7 +225,7 @@ SHARED = ("errors.py", "files.py", "typecheck.py", "domain", "domains", "models"
 TAXONOMY = ("taxonomy.py",)  # its data is the built-in domain's taxonomy file, under domains/
 STAGE_CODE = {
     "redteam": SHARED + TAXONOMY + ("redteam", "judge", "suite", "report", "gate"),
-    "train": SHARED + TAXONOMY + ("train", "suite"),
+    "train": SHARED + TAXONOMY + ("train", "suite", "prefs"),
     "prefs": SHARED + TAXONOMY + ("prefs", "judge", "suite", "train", "redteam", "report", "gate"),
     "compare": ("errors.py", "files.py") + TAXONOMY + ("report", "domain", "domains", "suite"),
     "attack": SHARED + TAXONOMY + ("attack", "redteam", "judge", "suite", "report", "prefs", "train", "gate"),
@@ -245,6 +250,26 @@ def _train(kind: str, section: dict, paths: dict) -> str:
     stage.run(stage.load_settings(None, **{**section, **paths}), log=console.print)
     out = Path(paths["out"])
     return str(out.relative_to(out.parent.parent))
+
+
+def _head(st: "Stages", name: str, model: Path, section: dict, code: str, after: str, domain: str) -> tuple[str, ...]:
+    """Fit the decision head into the model's folder (taskalign.train.head) when the `head` section names a layer;
+    returns the stages that the model's red-team runs must follow."""
+    from taskalign.models.head import FILE
+    from taskalign.train.head import run as fit_head
+
+    if not section.get("layer"):
+        (model / FILE).unlink(missing_ok=True)  # one fitted by an earlier run of this folder would still be applied
+        return (after,)
+    if domain != DEFAULT_DOMAIN and str(section.get("extra_cases", "builtin")).startswith("builtin"):
+        section = {**section, "extra_cases": None}  # the built-in training-only rows are TaskMaster's
+
+    def fit() -> str:
+        fit_head(str(model), domain=domain, log=console.print, **section)
+        return model.name
+
+    st.run(name, {**section, "code": code}, fit, after=(after,))
+    return (name,)
 
 
 def _prefs(run_dir: Path | list[Path], out: Path, section: dict) -> str:
@@ -340,13 +365,15 @@ def _round(st: "Stages", out: Path, r: int, start: tuple[str, str, str], s: dict
     st.run(f"{method}_r{r}", {**train, "code": code["train"]},
            lambda: _train(method, train, {"model": model, "data": str(folder / "prefs.jsonl"), "out": str(new_model)}),
            new_model, after=(f"prefs_r{r}",))
+    trained = _head(st, f"head_r{r}", new_model, s["head"], code["train"], f"{method}_r{r}", s["prefs"].get(
+        "domain", DEFAULT_DOMAIN))
     st.run(f"redteam_aligned_r{r}", {**s["eval"], "code": code["redteam"]},
            lambda: _redteam(str(new_model), out / f"aligned_r{r}", s["eval"], j), out / f"aligned_r{r}",
-           after=(f"{method}_r{r}",))
+           after=trained)
     st.run(f"compare_r{r}", {"code": code["compare"]},
            lambda: _compare(out, {run_dir: run_dir, f"aligned_r{r}": f"aligned_r{r}"}, html=folder / "compare.html"),
            after=(f"redteam_aligned_r{r}",))
-    return str(new_model), f"{method}_r{r}", f"aligned_r{r}"
+    return str(new_model), trained[0], f"aligned_r{r}"
 
 
 def run(config: PipelineConfig) -> Path:
@@ -376,9 +403,11 @@ def run(config: PipelineConfig) -> Path:
     st.run(method, {**s[method], "code": code["train"]},
            lambda: _train(method, s[method], {"model": str(sft_dir), "data": str(prefs), "out": str(aligned_dir)}),
            aligned_dir, after=("prefs",))
+    trained = _head(st, "head", aligned_dir, s["head"], code["train"], method, s["prefs"].get("domain",
+                                                                                               DEFAULT_DOMAIN))
     st.run("redteam_aligned", {**s["eval"], "code": code["redteam"]},
-           lambda: _redteam(str(aligned_dir), out / "aligned", s["eval"], j), out / "aligned", after=(method,))
-    final = (str(aligned_dir), method, "aligned")
+           lambda: _redteam(str(aligned_dir), out / "aligned", s["eval"], j), out / "aligned", after=trained)
+    final = (str(aligned_dir), trained[0], "aligned")
     for r in range(1, s["rounds"]["n"] + 1):
         final = _round(st, out, r, final, s, j, code, method)
     runs = {"base": "base", "sft": "sft", "aligned": "aligned"}

@@ -7,7 +7,7 @@ import typer
 
 from taskalign.attack.operators import FAMILIES
 from taskalign.models.cli import MODEL_HELP
-from taskalign.redteam.cli import (ABSTAIN, ADAPTER, BATCH_SIZE, CONCURRENCY, JUDGE, JUDGE_MODEL_NAME, MODEL_NAME,
+from taskalign.redteam.cli import (ABSTAIN, ADAPTER, BATCH_SIZE, CONCURRENCY, HEAD, JUDGE, JUDGE_MODEL_NAME, MODEL_NAME,
                                    PRECISION)
 
 
@@ -37,6 +37,7 @@ def attack(
     batch_size: int = BATCH_SIZE,
     concurrency: int = CONCURRENCY,
     precision: str = PRECISION,
+    head: bool = HEAD,
     judge: str = JUDGE,
     abstain: float = ABSTAIN,
     judge_model_name: str = JUDGE_MODEL_NAME,
@@ -50,7 +51,7 @@ def attack(
                           families=tuple(f.strip() for f in families.split(",") if f.strip()), attacker=attacker,
                           attacker_model_name=attacker_model_name, limit=limit, model_name=model_name, adapter=adapter,
                           max_new_tokens=max_new_tokens, batch_size=batch_size, concurrency=concurrency,
-                          precision=precision, judge=judge, judge_model_name=judge_model_name, abstain=abstain)
+                          precision=precision, head=head, judge=judge, judge_model_name=judge_model_name, abstain=abstain)
     print_attack(run(config))
 
 

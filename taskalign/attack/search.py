@@ -54,6 +54,7 @@ class AttackConfig:
     batch_size: int = 32
     concurrency: int = 8
     precision: str = "fast"
+    head: bool = True                   # apply the model folder's decision head, if any
     judge: str = "cross"
     judge_model_name: str | None = None
     abstain: float | None = None
@@ -149,7 +150,8 @@ def _identity(config: AttackConfig, intents: list[dict]) -> dict:
             "intent_ids": [i["id"] for i in intents], "seed": config.seed, "families": list(config.families),
             "attacker": config.attacker, "attacker_model_name": config.attacker_model_name,
             "judge": config.judge, "abstain": config.abstain,
-            "generation": {"max_new_tokens": config.max_new_tokens, "precision": config.precision}}
+            "generation": {"max_new_tokens": config.max_new_tokens, "precision": config.precision,
+                           **({} if config.head else {"head": False})}}
 
 
 def _prepare(config: AttackConfig, intents: list[dict], out: Path) -> dict:
@@ -320,7 +322,7 @@ def run(config: AttackConfig, model=None, attacker=None) -> Path:
     judge = load_judge(config.judge, model_name=config.judge_model_name, abstain=config.abstain)
     own_model, own_attacker = model is None, attacker is None and config.attacker is not None
     model = model or load_model(config.model, model_name=config.model_name, adapter=config.adapter,
-                                concurrency=config.concurrency, precision=config.precision)
+                                concurrency=config.concurrency, precision=config.precision, head=config.head)
     if own_attacker:
         attacker = load_model(config.attacker, model_name=config.attacker_model_name, concurrency=config.concurrency,
                               precision=config.precision)

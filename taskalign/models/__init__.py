@@ -64,8 +64,9 @@ def _hub_id(spec: str) -> str:
 
 def load_model(spec: str, model_name: str | None = None, adapter: str | None = None, concurrency: int = 8,
                timeout_s: float = 120.0, precision: str = "fast", engine: str = "auto",
-               tools: list[dict] | None = None) -> ChatModel:
-    """The backend of a model spec; `tools` (default: TaskMaster's) are sent to an OpenAI-compatible server."""
+               tools: list[dict] | None = None, head: bool = True) -> ChatModel:
+    """The backend of a model spec; `tools` (default: TaskMaster's) are sent to an OpenAI-compatible server; `head`:
+    apply the model folder's decision head, if it has one (taskalign.models.head)."""
     if spec.startswith("mock:"):
         from taskalign.models.mock import MockModel
 
@@ -79,4 +80,4 @@ def load_model(spec: str, model_name: str | None = None, adapter: str | None = N
     from taskalign.models.hf import HFModel
 
     path, adapter = resolve_hf(spec, adapter)
-    return HFModel(path, adapter, spec=spec, precision=precision, engine=engine)
+    return HFModel(path, adapter, spec=spec, precision=precision, engine=engine, head=head)

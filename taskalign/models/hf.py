@@ -139,8 +139,10 @@ class HFModel(ChatModel):
     """`engine` picks how greedy replies are generated (ENGINES); sampling (temperature > 0) always uses `plain`."""
 
     def __init__(self, name_or_path: str, adapter: str | None = None, spec: str | None = None,
-                 precision: str = "fast", engine: str = "auto"):
+                 precision: str = "fast", engine: str = "auto", head: bool = True):
         import torch
+
+        from taskalign.models.head import DecisionHead
 
         if engine not in ENGINES:
             raise UserError(f"engine {engine!r} is not one of {', '.join(ENGINES)} ({ENGINE_HELP}).")
@@ -149,11 +151,17 @@ class HFModel(ChatModel):
         if engine == "auto":  # measured on the red-team test split: docs/performance.md
             engine = "prefix" if self.model.dtype == torch.float32 else "plain"
         self.engine = engine
+        # The decision head fitted for this model (taskalign.models.head), when its folder has one and `head` is on.
+        self.head = DecisionHead.load(adapter or name_or_path, self.tokenizer) if head else None
         # `prefix` engine: each conversation's keys and values from the last call, by its key, so that its next turn
         # (the same prompt and reply, then a new message) computes only the new tokens.
         self._kept: dict = {}
 
     def generate(self, conversations, config=GenerationConfig(), keys=None):
+        from taskalign.models.head import steering
+
+        # The head decides replies to a user's message; a reply after a tool result reports on it.
+        self._steered = [steering(c) for c in conversations]
         if self._prefix_greedy(config):
             return self._generate_prefixed(conversations, config, keys)
         # Similar lengths in one batch waste less compute on padding; results are put back in input order.
@@ -162,7 +170,8 @@ class HFModel(ChatModel):
         size = max(1, config.batch_size)
         for start in range(0, len(order), size):
             idx = order[start:start + size]
-            for i, reply in zip(idx, self._generate_batch([conversations[i] for i in idx], config)):
+            for i, reply in zip(idx, self._generate_batch([conversations[i] for i in idx], config,
+                                                          [self._steered[i] for i in idx])):
                 replies[i] = reply
         return replies
 
@@ -179,6 +188,7 @@ class HFModel(ChatModel):
         return replies
 
     def _converse_group(self, members, conversations, turns, config, replies) -> None:
+        from taskalign.models.head import LEADS, steering
         from taskalign.models.prefix import greedy_generate
 
         owner = list(members)  # prompt index -> conversation
@@ -204,6 +214,9 @@ class HFModel(ChatModel):
 
         outputs = greedy_generate(self.model, prompts, config.max_new_tokens, self.tokenizer.eos_token_id,
                                   self.tokenizer.pad_token_id, config.batch_size, follow=follow,
+                                  # every prompt here ends with a user message; the first of each conversation's
+                                  first=self._first(lambda j: steering(conversations[owner[j]])
+                                                    if answered[owner[j]] == 0 else LEADS),
                                   priority=[len(turns[i]) for i in owner],
                                   # prompt j's reply is its conversation's answered + 1st: states kept if more follow
                                   continues=lambda j: answered[owner[j]] + 1 < len(turns[owner[j]]))
@@ -220,6 +233,16 @@ class HFModel(ChatModel):
         from taskalign.models.prefix import supported
 
         return supported(self.model)
+
+    def _first(self, steered):
+        """greedy_generate's `first` for the decision head: the head's plan for each prompt, as far as `steered(j)`
+        allows (taskalign.models.head.steering)."""
+        from taskalign.models.head import allowed
+
+        if self.head is None:
+            return None
+        return self.head.layer, lambda ids, states: [allowed(plan, steered(j))
+                                                     for j, plan in zip(ids, self.head.plans(states))]
 
     def _ids(self, conversation) -> list[int]:
         prompt = self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
@@ -254,15 +277,21 @@ class HFModel(ChatModel):
             outputs = greedy_generate(self.model, [ids[i] for i in members], config.max_new_tokens, eos,
                                       self.tokenizer.pad_token_id, config.batch_size,
                                       earlier=[earlier.get(keys[i]) for i in members] if keys else None,
-                                      keep=keys is not None)
+                                      keep=keys is not None,
+                                      first=self._first(lambda j, members=members: self._steered[members[j]]))
             for i, out in zip(members, outputs):
                 if keys and out.kept:
                     self._kept[keys[i]] = out.kept
                 replies[i] = self._reply(out, len(ids[i]))
         return replies
 
-    def _generate_batch(self, conversations, config):
+    def _generate_batch(self, conversations, config, steered=None):
+        import contextlib
+
         import torch
+        from transformers import LogitsProcessorList
+
+        from taskalign.models.head import Capture, HeadLogitsProcessor
 
         texts = [self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
@@ -270,8 +299,13 @@ class HFModel(ChatModel):
         sampling = {"do_sample": True, "temperature": config.temperature, "top_p": config.top_p} if config.temperature > 0 \
             else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         start = time.perf_counter()
+        capture = contextlib.nullcontext()
+        if self.head is not None and any(steered or ()):
+            capture = Capture(self.model, self.head.layer)
+            sampling["logits_processor"] = LogitsProcessorList([HeadLogitsProcessor(
+                self.head, capture, enc["input_ids"].shape[1], steered)])
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), capture:
                 out = self.model.generate(**enc, max_new_tokens=config.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
                                           eos_token_id=self.tokenizer.eos_token_id, **sampling)
         except RuntimeError as exc:  # e.g. out of memory: every reply of the batch is an error, not a refusal

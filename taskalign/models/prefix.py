@@ -23,6 +23,7 @@ between batch sizes. In fp32 the replies are plain generation's (tests/models/te
 
 import inspect
 import time
+from contextlib import nullcontext
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,6 +32,8 @@ from transformers import AttentionInterface, AttentionMaskInterface
 from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import sdpa_mask
+
+from taskalign.models.head import Capture, apply_first
 
 ATTENTION = "taskalign_shared_prefix"
 
@@ -70,7 +73,8 @@ def greedy_generate(model, prompts: list[list[int]], max_new_tokens: int, eos_id
                     batch_size: int, earlier: list[Kept | None] | None = None, keep: bool = False,
                     follow: Callable[[int, Output], list[int] | None] | None = None,
                     priority: list[int] | None = None,
-                    continues: Callable[[int], bool] | None = None) -> list[Output]:
+                    continues: Callable[[int], bool] | None = None,
+                    first: tuple[int, Callable[[list[int], torch.Tensor], list]] | None = None) -> list[Output]:
     """One Output per prompt, in order. Prompts are token ids (chat template applied); every prompt sharing a prefix
     with the others is what makes this fast, but any mix of prompts gives the same greedy replies. Pass all prompts
     of a call at once: at most `batch_size` rows decode together, and waiting prompts fill the places of finished ones.
@@ -84,7 +88,10 @@ def greedy_generate(model, prompts: list[list[int]], max_new_tokens: int, eos_id
     then starts at once, and the single replies fill the batch around it instead of after it).
     continues(i): with `follow` and without `keep`, whether prompt i's conversation has a next turn; a row's keys and
     values are copied out for its follow-up only then (copying every finished row's took 6 % of a batch of
-    single-turn requests). Default: always."""
+    single-turn requests). Default: always.
+    first: (layer, plans) steers how replies begin (the decision head, taskalign.models.head): at each prefill,
+    plans(prompt indices, their last prompt token's states after `layer` layers) gives one Plan or None per prompt,
+    whose forced tokens open its reply and whose banned tokens cannot be its first."""
     _use_shared_prefix_attention(model)
     prompts, earlier = list(prompts), list(earlier or [None] * len(prompts))
     outputs: list[Output | None] = [None] * len(prompts)
@@ -97,7 +104,7 @@ def greedy_generate(model, prompts: list[list[int]], max_new_tokens: int, eos_id
         else:
             wanted = continues if follow is not None else None
         decoder = _Decoder(model, _prefix_states(model, prefix), prefix_len, max_new_tokens, eos_id, pad_id, prompts,
-                           earlier, wanted)
+                           earlier, wanted, first)
         # Highest priority, then fewest tokens to prefill first (pop() takes from the end): rows that join together
         # have similar suffix lengths, so their prefill computes little padding. Follow-ups go to the end: the next
         # to join.
@@ -146,7 +153,9 @@ def greedy_generate(model, prompts: list[list[int]], max_new_tokens: int, eos_id
             return new
 
         for k, output in enumerate(greedy_generate(model, [prompts[j] for j in later], max_new_tokens, eos_id, pad_id,
-                                                   batch_size, keep=keep, follow=follow_later)):
+                                                   batch_size, keep=keep, follow=follow_later,
+                                                   first=first and (first[0], lambda ids, states: first[1](
+                                                       [index[k] for k in ids], states)))):
             outputs[index[k]] = output
     return outputs
 
@@ -327,7 +336,8 @@ class _Decoder:
     a row copies the whole cache, which costs more than a few idle rows."""
 
     def __init__(self, model, prefix_kv, prefix_len: int, max_new_tokens: int, eos_id: int, pad_id: int,
-                 prompts: list[list[int]], earlier: list[Kept | None], wanted: Callable[[int], bool] | None):
+                 prompts: list[list[int]], earlier: list[Kept | None], wanted: Callable[[int], bool] | None,
+                 first=None):
         self.model, self.prefix_kv, self.prefix_len = model, prefix_kv, prefix_len
         self.max_new_tokens, self.eos_id, self.pad_id = max_new_tokens, eos_id, pad_id
         self.prompts, self.earlier, self.wanted = prompts, earlier, wanted  # wanted(i): keep prompt i's states
@@ -336,6 +346,8 @@ class _Decoder:
         self.seconds: dict[int, float] = {}       # prompt index -> its share of the time of the calls it took part in
         self.kept: dict[int, Kept] = {}           # prompt index -> its finished row's states, where wanted
         self.finished: list[int] = []             # prompts finished since pop_finished() was last called
+        self.first, self.forced = first, {}  # forced: prompt index -> its lead's tokens still to come
+        self.never: dict[int, list[int]] = {}  # prompt index -> tokens its reply may not contain (a Plan's `never`)
         self.drop_all()
 
     def drop_all(self) -> None:
@@ -395,9 +407,15 @@ class _Decoder:
                                                          for layer in self.cache.layers],
                           own[:, first:], self.position[index], self.last[index]))
         if joining:
-            states, own, position, logits = self._prefill(joining)
+            states, own, position, logits, last = self._prefill(joining)
+            plans = self.first[1](list(joining), last) if self.first is not None else None
+            if plans is not None:
+                logits = apply_first(logits, plans)
             ids: list[int | None] = list(joining)
             last = self._choose(logits, ids, own, states)
+            if plans is not None:  # the rest of each forced lead comes token by token in the next steps
+                self.forced.update({i: p.forced[1:] for i, p in zip(joining, plans) if p is not None and p.forced[1:]})
+                self.never.update({i: p.never for i, p in zip(joining, plans) if p is not None and p.never})
             rows = [r for r, i in enumerate(ids) if i is not None]
             if rows:
                 index = torch.tensor(rows, device=self.model.device)
@@ -412,11 +430,20 @@ class _Decoder:
     def _choose(self, logits, ids: list[int | None], own, states):
         """Greedy next tokens; appends each live row's token to its reply and marks finished rows (id None), keeping
         their states when asked to. own: the rows' own mask; states: per layer their own (keys, values)."""
+        if self.never:
+            rows = [r for r, i in enumerate(ids) if i in self.never]
+            if rows:
+                logits = logits.clone()
+                for r in rows:
+                    logits[r, self.never[ids[r]]] = float("-inf")
         chosen = logits.float().argmax(-1)  # as generate does; argmax runs about twice as fast on fp32 as on bf16
         for r, token in enumerate(chosen.tolist()):
             i = ids[r]
             if i is None:
                 continue
+            if self.forced.get(i):  # the rest of a lead the decision head chose
+                token = self.forced[i].pop(0)
+                chosen[r] = token
             self.tokens.setdefault(i, []).append(token)
             if self._done(i):
                 ids[r] = None
@@ -465,10 +492,12 @@ class _Decoder:
                 layer.fill(before)
             for i in joining:
                 self.earlier[i] = None  # copied into the batch: a finished turn's states are not held any longer
-        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                            logits_to_keep=1, **{self.cache_arg: cache, "shared_prefix": self.prefix_kv}).logits
+        # The decision head reads the last prompt token's state (ids are right-aligned: column -1 in every row).
+        with Capture(self.model, self.first[0]) if self.first else nullcontext() as capture:
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                                logits_to_keep=1, **{self.cache_arg: cache, "shared_prefix": self.prefix_kv}).logits
         states = [(layer.keys, layer.values) for layer in cache.layers]
-        return states, mask[:, prefix_len:], positions[:, -1] + 1, logits[:, -1]
+        return states, mask[:, prefix_len:], positions[:, -1] + 1, logits[:, -1], capture and capture.states
 
     def _merge(self, parts) -> None:
         """One batch from parts of (ids, per-layer own (keys, values), own mask, next positions, last tokens), each

@@ -18,6 +18,8 @@ BATCH_SIZE = typer.Option(32, help="Conversations generated together (Hugging Fa
 CONCURRENCY = typer.Option(8, help="Requests in flight (OpenAI-compatible backend).")
 PRECISION = typer.Option("fast", help="Hugging Face backend. " + PRECISION_HELP)
 ENGINE = typer.Option("auto", help="Hugging Face backend, greedy replies. " + ENGINE_HELP)
+HEAD = typer.Option(True, "--head/--no-head", help="Hugging Face backend: apply the model folder's decision head "
+                                                   "(decision_head.json, from `taskalign train head`) if it has one.")
 JUDGE = typer.Option(DEFAULT_JUDGE, help=JUDGE_SPECS)
 ABSTAIN = typer.Option(None, "--abstain", help=ABSTAIN_HELP)
 JUDGE_MODEL_NAME = typer.Option(None, help="Model id for an LLM judge.")
@@ -45,6 +47,7 @@ def redteam(
     concurrency: int = CONCURRENCY,
     precision: str = PRECISION,
     engine: str = ENGINE,
+    head: bool = HEAD,
     judge: str = JUDGE,
     abstain: float = ABSTAIN,
     judge_model_name: str = JUDGE_MODEL_NAME,
@@ -67,7 +70,7 @@ def redteam(
     config = RedteamConfig(model=model, out=str(out), model_name=model_name, adapter=adapter, cases=cases,
                            categories=tuple(categories.split(",")) if categories else None, split=split, limit=limit,
                            max_new_tokens=max_new_tokens, batch_size=batch_size, concurrency=concurrency,
-                           precision=precision, engine=engine, judge=judge, judge_model_name=judge_model_name,
+                           precision=precision, engine=engine, head=head, judge=judge, judge_model_name=judge_model_name,
                            abstain=abstain, retry_errors=retry_errors, domain=domain, system_prompt=system_prompt)
     out_dir = run(config)
     print_run(out_dir)

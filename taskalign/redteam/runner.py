@@ -40,6 +40,7 @@ class RedteamConfig:
     concurrency: int = 8
     precision: str = "fast"             # Hugging Face backend: see taskalign.models.hf.PRECISIONS
     engine: str = "auto"                # Hugging Face backend, greedy replies: see taskalign.models.hf.ENGINES
+    head: bool = True                   # apply the model folder's decision head, if any (taskalign.models.head)
     temperature: float = 0.0
     seed: int = 0
     judge: str = "cross"
@@ -58,6 +59,8 @@ def _identity(config: RedteamConfig, suite_version: str) -> dict:
     resume."""
     other = {} if config.domain == DEFAULT_DOMAIN else {"domain_dir": str(load_domain(config.domain).root)}
     engine = {} if config.engine == "auto" else {"engine": config.engine}
+    if not config.head:
+        engine["head"] = False
     if config.system_prompt is not None:
         other["system_prompt"] = config.system_prompt if config.system_prompt == "none" else str(
             Path(config.system_prompt).resolve())
@@ -135,7 +138,7 @@ def _generate_all(config: RedteamConfig, todo: list[dict], out: Path, model=None
     own, domain = model is None, load_domain(config.domain)
     model = model or load_model(config.model, model_name=config.model_name, adapter=config.adapter,
                                 concurrency=config.concurrency, precision=config.precision, engine=config.engine,
-                                tools=domain.tools)
+                                tools=domain.tools, head=config.head)
     system = conversation.system_for(config.system_prompt, domain)
     gen = GenerationConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=config.seed,
                            batch_size=config.batch_size)

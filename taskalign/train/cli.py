@@ -1,4 +1,4 @@
-"""`taskalign train sft|dpo|kto|orpo|merge`: parse flags and call taskalign.train.{stage}.run (see docs/training.md).
+"""`taskalign train sft|dpo|kto|orpo|merge|head`: parse flags and call taskalign.train.{stage}.run (see docs/training.md).
 
 The flags of each training command are the fields of its settings class (SFTSettings, DPOSettings, ...), as TRL's
 parser makes them: `--field-name` (plus the aliases in the field's metadata) with the field's default and help. `--config FILE` reads the
@@ -97,3 +97,23 @@ def merge(
 
     path = run(model, str(adapter) if adapter else None, out)
     console.print(f"[green]Merged model saved to {path}[/green]")
+
+
+@train_app.command()
+def head(
+    model: str = typer.Option(..., "--model", help="The model to fit it for: a model or adapter folder, or a run."),
+    out: Path = typer.Option(None, "--out", help="Folder for decision_head.json (default: the model's own folder)."),
+    layer: int = typer.Option(13, "--layer", help="Read the state after this many decoder layers."),
+    extra_cases: str = typer.Option("builtin:styles,ambiguous", "--extra-cases",
+                                    help="Training-only rows besides the train split: a builtin spec (as prefs build "
+                                         "takes) or a case file; 'none' for the train split alone."),
+    domain: str = typer.Option("taskmaster", "--domain", help="A built-in domain name or a domain folder."),
+    precision: str = typer.Option("fast", "--precision", help="fast (bf16 where native) or fp32."),
+    refuse_lead: str = typer.Option("I can't", "--refuse-lead",
+                                    help="How a reply the head refuses begins."),
+):
+    """Fit a decision head: refuse / clarify / act, read from the model's own hidden state (taskalign.models.head)."""
+    from taskalign.train.head import run
+
+    path = run(model, str(out) if out else None, layer, extra_cases, domain, precision, refuse_lead, log=console.print)
+    console.print(f"[green]Decision head saved to {path}[/green] (redteam and attack apply it; --no-head to compare)")

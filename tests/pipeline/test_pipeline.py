@@ -76,13 +76,19 @@ def test_rounds_attack_the_model_just_trained_and_adaptive_asr_joins_the_metrics
     config_path = tmp_path / "tiny.yaml"
     rounds = {"budget": 2, "variants_limit": 8, "max_new_tokens": 8, "anchors": 2, "max_pairs": None, "replay": 3}
     config_path.write_text(yaml.safe_dump({"model": str(tiny_model_dir), **TINY, "rounds": rounds,
-                                           "attack": {"budget": 2, "limit": 3, "max_new_tokens": 8}}))
+                                           "attack": {"budget": 2, "limit": 3, "max_new_tokens": 8},
+                                           "head": {"layer": 1, "extra_cases": "none", "precision": "fp32"}}))
     out = run(PipelineConfig(out=str(tmp_path / "r"), profile="quick", config=str(config_path), judge="rules",
                              rounds=1))
     stages = json.loads((out / "stages.json").read_text())
-    for stage in ("attack_train_r1", "variants_r1", "prefs_r1", "dpo_r1", "redteam_aligned_r1", "compare_r1",
-                  "attack_base", "attack_sft", "attack_aligned_r1"):
+    for stage in ("head", "attack_train_r1", "variants_r1", "prefs_r1", "dpo_r1", "head_r1", "redteam_aligned_r1",
+                  "compare_r1", "attack_base", "attack_sft", "attack_aligned_r1"):
         assert stages[stage]["done"], stage
+    # Each trained model gets its own decision head, fitted before anything red-teams it.
+    from taskalign.models.head import FILE
+
+    assert (out / "models" / "aligned" / FILE).is_file() and (out / "models" / "aligned_r1" / FILE).is_file()
+    assert (out / "models" / "sft" / FILE).exists() is False
     # The round starts from the model the first DPO made, and attacks it on train intents only.
     trained = json.loads((out / "models" / "aligned_r1" / "train_config.json").read_text())
     assert trained["model"] == str(out / "models" / "aligned")
@@ -259,6 +265,17 @@ def test_adaptive_rounds_on_another_domain_are_refused_before_anything_runs(tmp_
     with pytest.raises(UserError, match="TaskMaster domain only"):
         load_settings(PipelineConfig(out=str(tmp_path / "r"), profile="robust",
                                      domain=str(Path(__file__).resolve().parents[2] / "examples/domains/mailbot")))
+
+
+def test_a_profile_without_a_head_removes_one_an_earlier_run_fitted(tmp_path):
+    from taskalign.models.head import FILE
+    from taskalign.pipeline import Stages, _head
+
+    model = tmp_path / "models" / "aligned"
+    model.mkdir(parents=True)
+    (model / FILE).write_text("{}")
+    assert _head(Stages(tmp_path), "head", model, {"layer": 0}, "code", "dpo", "taskmaster") == ("dpo",)
+    assert not (model / FILE).exists()
 
 
 def test_precision_option_sets_every_stage_that_loads_a_model(tmp_path):
