@@ -214,7 +214,8 @@ class HFModel(ChatModel):
 
         outputs = greedy_generate(self.model, prompts, config.max_new_tokens, self.tokenizer.eos_token_id,
                                   self.tokenizer.pad_token_id, config.batch_size, follow=follow,
-                                  # every prompt here ends with a user message; the first of each conversation's
+                                  # every prompt here ends with a user message; an act decision's bans only on a
+                                  # conversation's first request (taskalign.models.head.steering)
                                   first=self._first(lambda j: steering(conversations[owner[j]])
                                                     if answered[owner[j]] == 0 else LEADS),
                                   priority=[len(turns[i]) for i in owner],
