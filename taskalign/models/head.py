@@ -146,19 +146,21 @@ class Capture:
             self.states = hidden[:, -1].detach()
 
 
-def apply_first(logits: torch.Tensor, plans: list[Plan | None]) -> torch.Tensor:
-    """Logits for the first reply token with each row's plan applied: a forced token wins outright, banned ones lose."""
+def apply_step(logits: torch.Tensor, plans: list[Plan | None], step: int = 0) -> torch.Tensor:
+    """Logits for reply token `step` with each row's plan applied: a forced token wins outright; banned ones lose at
+    the first token, `never` ones at every token."""
     logits = logits.clone()
     for r, plan in enumerate(plans):
         if plan is None:
             continue
-        if plan.forced:
+        if step < len(plan.forced):
             logits[r] = float("-inf")
-            logits[r, plan.forced[0]] = 0.0
-        elif plan.never:
-            logits[r, plan.never] = float("-inf")
-        elif plan.banned:
+            logits[r, plan.forced[step]] = 0.0
+            continue
+        if step == 0 and plan.banned:
             logits[r, plan.banned] = float("-inf")
+        if plan.never:
+            logits[r, plan.never] = float("-inf")
     return logits
 
 
@@ -173,14 +175,5 @@ class HeadLogitsProcessor:
     def __call__(self, input_ids, scores):
         step = input_ids.shape[1] - self.prompt_length
         if step == 0:
-            states = self.capture.states
-            self.plans = [allowed(p, level) for p, level in zip(self.head.plans(states), self.steered)]
-            return apply_first(scores, self.plans)
-        scores = scores.clone()
-        for r, plan in enumerate(self.plans or []):
-            if plan is not None and step < len(plan.forced):
-                scores[r] = float("-inf")
-                scores[r, plan.forced[step]] = 0.0
-            elif plan is not None and plan.never:
-                scores[r, plan.never] = float("-inf")
-        return scores
+            self.plans = [allowed(p, level) for p, level in zip(self.head.plans(self.capture.states), self.steered)]
+        return apply_step(scores, self.plans or [], step)

@@ -33,7 +33,7 @@ from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import sdpa_mask
 
-from taskalign.models.head import Capture, apply_first
+from taskalign.models.head import Capture, apply_step
 
 ATTENTION = "taskalign_shared_prefix"
 
@@ -410,7 +410,7 @@ class _Decoder:
             states, own, position, logits, last = self._prefill(joining)
             plans = self.first[1](list(joining), last) if self.first is not None else None
             if plans is not None:
-                logits = apply_first(logits, plans)
+                logits = apply_step(logits, plans)
             ids: list[int | None] = list(joining)
             last = self._choose(logits, ids, own, states)
             if plans is not None:  # the rest of each forced lead comes token by token in the next steps
