@@ -163,7 +163,7 @@ def section_types() -> dict:
     from taskalign.train.head import run as head_run
 
     head = {k: v for k, v in typing.get_type_hints(head_run).items() if k in ("layer", "extra_cases", "precision",
-                                                                             "refuse_lead")}
+                                                                             "refuse_lead", "variants", "act_ban")}
     return {"base_eval": redteam, "eval": redteam, "prefs_eval": redteam, "prefs": prefs, "attack": attack,
             "rounds": typing.get_type_hints(RoundSettings), "head": head}
 

@@ -10,7 +10,7 @@ from taskalign.errors import UserError
 from taskalign.files import read_json
 from taskalign.models.base import ChatModel, GenerationConfig, Reply
 
-__all__ = ["ChatModel", "GenerationConfig", "Reply", "load_model", "resolve_hf", "run_model"]
+__all__ = ["ChatModel", "GenerationConfig", "Reply", "head_digest", "load_model", "resolve_hf", "run_model"]
 
 
 def resolve_hf(spec: str, adapter: str | None = None) -> tuple[str, str | None]:
@@ -60,6 +60,24 @@ def _hub_id(spec: str) -> str:
     except Exception:  # not cached (the hub library raises several kinds for that)
         raise UserError(f"{spec} is neither a local folder nor in the Hugging Face cache, and huggingface.co is "
                         "unreachable; pass a local model folder or 'embedded'.") from None
+
+
+def head_digest(spec: str, adapter: str | None = None) -> str | None:
+    """A short hash of the decision head a local model's folder holds (taskalign.models.head), None when it has none
+    or the spec is not a local Hugging Face folder: run folders record it, so a head fitted into a model's folder
+    after a run started makes resuming that run an error instead of mixing replies made with and without it."""
+    import hashlib
+
+    from taskalign.models.head import FILE
+
+    if spec.startswith(("mock:", "openai:")) or not (Path(spec).exists() or spec == "embedded"):
+        return None
+    try:
+        path, adapter = resolve_hf(spec, adapter)
+    except UserError:
+        return None
+    head = Path(adapter or path) / FILE
+    return hashlib.sha256(head.read_bytes()).hexdigest()[:16] if head.is_file() else None
 
 
 def load_model(spec: str, model_name: str | None = None, adapter: str | None = None, concurrency: int = 8,

@@ -14,7 +14,8 @@ goes through the head, and the decided class fixes the reply's first tokens:
   preference-trained goes on "I can't help with that. <tool_call>..." otherwise;
 - `clarify`: it starts with the clarifying lead ("Quick question first"), and calls no tool either;
 - `act`: those leads' first tokens are banned at the first position, so the model does what it would do next best
-  (for TaskMaster, a tool call); only on a conversation's first request (`steering` says why).
+  (for TaskMaster, a tool call); only on a conversation's first request (`steering` says why), and only where the
+  head's act probability reaches `act_ban` (`taskalign train head --act-ban`): below it, the reply is the model's.
 
 Why: the embedded model's own hidden states separate harmful from benign requests far better than its trained
 replies do. A linear probe at a middle layer, fitted on training-only rows, flags 56 of 60 harmful requests and 3
@@ -55,6 +56,7 @@ class DecisionHead:
     info: dict = field(default_factory=dict)  # what it was fitted on and how well: for people, not used here
     call_opener: str = "<tool_call>"  # how the model opens a tool call (the domain's wire format)
     tokenizer: object = None
+    act_ban: float = 0.0         # an act decision bans the leads only at this act probability or above
 
     @classmethod
     def load(cls, folder: str | Path | None, tokenizer=None) -> "DecisionHead | None":
@@ -64,14 +66,15 @@ class DecisionHead:
         data = json.loads(path.read_text())
         tensor = lambda key: torch.tensor(data[key], dtype=torch.float32)  # noqa: E731
         return cls(data["layer"], data["classes"], tensor("mean"), tensor("std"), tensor("weight"), tensor("bias"),
-                   data["leads"], data.get("info", {}), data.get("call_opener", "<tool_call>"), tokenizer)
+                   data["leads"], data.get("info", {}), data.get("call_opener", "<tool_call>"), tokenizer,
+                   data.get("act_ban", 0.0))
 
     def save(self, folder: str | Path) -> Path:
         from taskalign.files import write_json_atomic
 
         path = Path(folder) / FILE
         write_json_atomic(path, {"layer": self.layer, "classes": self.classes, "leads": self.leads,
-                                 "call_opener": self.call_opener, "info": self.info,
+                                 "call_opener": self.call_opener, "act_ban": self.act_ban, "info": self.info,
                                  "mean": self.mean.tolist(), "std": self.std.tolist(),
                                  "weight": self.weight.tolist(), "bias": self.bias.tolist()})
         return path
@@ -85,13 +88,20 @@ class DecisionHead:
         return [self.classes[k] for k in self.probabilities(states).argmax(-1).tolist()]
 
     def plans(self, states: torch.Tensor) -> list[Plan]:
-        return [self.plan(label) for label in self.decide(states)]
+        probabilities = self.probabilities(states)
+        act = self.classes.index("act") if "act" in self.classes else None
+        return [self.plan(self.classes[k], sure=act is None or float(p[act]) >= self.act_ban)
+                for k, p in zip(probabilities.argmax(-1).tolist(), probabilities)]
 
-    def plan(self, label: str) -> Plan:
+    def plan(self, label: str, sure: bool = True) -> Plan:
+        """`sure`: for an act decision, whether it is sure enough to ban the leads. An unsure act (an encoded or
+        wrapped request the head half reads) leaves the reply to the model, which may still refuse it."""
         if label != "act":  # the opener's first token, alone or after a space or newline
             never = {ids[0] for text in (self.call_opener, " " + self.call_opener, "\n" + self.call_opener)
                      if (ids := self._ids(text))}
             return Plan(forced=self._ids(self.leads[label]), never=sorted(never))
+        if not sure:
+            return Plan()
         firsts = {ids[0] for lead in self.leads.values() if lead and (ids := self._ids(lead))}
         return Plan(banned=sorted(firsts))
 

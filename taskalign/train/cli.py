@@ -111,9 +111,14 @@ def head(
     precision: str = typer.Option("fast", "--precision", help="fast (bf16 where native) or fp32."),
     refuse_lead: str = typer.Option("I can't", "--refuse-lead",
                                     help="How a reply the head refuses begins."),
+    variants: int = typer.Option(1, "--variants", help="Attack-operator variants (encodings, wrappers, structures) "
+                                                       "of each training request to fit on as well; 0 for none."),
+    act_ban: float = typer.Option(0.8, "--act-ban", help="An act decision bans the refusal and question leads only "
+                                                         "at this act probability or above (0: always)."),
 ):
     """Fit a decision head: refuse / clarify / act, read from the model's own hidden state (taskalign.models.head)."""
     from taskalign.train.head import run
 
-    path = run(model, str(out) if out else None, layer, extra_cases, domain, precision, refuse_lead, log=console.print)
+    path = run(model, str(out) if out else None, layer, extra_cases, domain, precision, refuse_lead, variants,
+               act_ban, log=console.print)
     console.print(f"[green]Decision head saved to {path}[/green] (redteam and attack apply it; --no-head to compare)")

@@ -10,8 +10,9 @@ multinomial logistic regression with an L2 penalty, classes weighted to count eq
 states, and its weights, the standardisation and the replies' leads go to `decision_head.json`, which the Hugging
 Face backend applies from then on (taskalign.models.head; `--no-head` on redteam and attack turns it off).
 
-Rows are never from the test split: the run stops on one. Multi-turn cases count at their last turn, and the later
-requests of generated capability conversations count as act (training_rows says why). The fit's own accuracy, and a
+Rows are never from the test split: the run stops on one. Multi-turn cases count at their last turn, the requests
+get attack-operator variants, and the later requests of generated capability conversations count as act
+(training_rows says why). The fit's own accuracy, and a
 5-fold cross-validated one on the same rows, are stored in the file's `info` block.
 """
 
@@ -30,12 +31,22 @@ DEFAULT_LAYER = 13
 REFUSE_LEAD = "I can't"
 BETWEEN = {"reframing": REFUSE_LEAD}  # a multi-turn case's earlier replies, by category (else "Done.")
 FOLLOW_UPS, FOLLOW_UP_SEED = 120, 1  # capability conversations (3 requests each) whose later requests are act rows
+VARIANTS, VARIANT_SEED = 1, 7  # attack-operator variants per single-turn harmful, look-alike and task request
+# An act decision bans the refusal lead only when the head is this sure: on the dev set's harmful requests and their
+# attack variants, 29 of 180 were decided act, 6 of them at 0.8 or above; of 258 act decisions on benign and
+# everyday ones, 187 (dev/head_gate.py, docs/robustness.md).
+ACT_BAN = 0.8
 
 
-def training_rows(domain: str, extra: str | None, follow_ups: int = FOLLOW_UPS) -> list[dict]:
+def training_rows(domain: str, extra: str | None, follow_ups: int = FOLLOW_UPS, variants: int = VARIANTS) -> list[dict]:
     """Rows of `messages` (a conversation after the system prompt, ending with a user message) and a `label`: the
-    domain's train-split cases and the extra training-only rows, each at its last turn, then the later requests of
-    `follow_ups` generated capability conversations (TaskMaster only), labelled act.
+    domain's train-split cases and the extra training-only rows, each at its last turn; `variants` attack-operator
+    variants of each of their single-turn harmful, look-alike and task requests (taskalign.attack.variants); then the
+    later requests of `follow_ups` generated capability conversations (TaskMaster only), labelled act.
+
+    The variants are what the adaptive attack sends: without them the head reads an encoded or JSON-framed harmful
+    request as a task (nothing in its rows looks like it) and bans the refusal. With them it learns the harm under
+    the wrapper, and a request under an encoding the model cannot read (base64, ROT13, reversed words) to ask about.
 
     A multi-turn case's earlier replies are not in the suite; they are written as the reply the conversation implies
     (a refusal before a reworded request, a plain "Done." between the steps of an escalation), which is enough for
@@ -52,14 +63,21 @@ def training_rows(domain: str, extra: str | None, follow_ups: int = FOLLOW_UPS) 
     if wrong is not None:
         raise UserError(f"case {wrong['id']} has split {wrong.get('split')!r}; the decision head fits on training "
                         "rows only.")
+    if variants:
+        from taskalign.attack.variants import variant_cases
+
+        cases += variant_cases(cases, seed=VARIANT_SEED, per_case=variants)
     rows = []
     for c in cases:
         if c["expected"] not in LABEL:
             continue
-        between = {"role": "assistant", "content": BETWEEN.get(c["category"], "Done.")}
-        messages = [m for turn in c["turns"][:-1] for m in ({"role": "user", "content": turn}, between)]
+        # A split request's first part gets the "ok" it asks for; other earlier turns the reply their category implies.
+        reply = "Ok." if "split_turns" in c.get("strategy", "") else BETWEEN.get(c["category"], "Done.")
+        between = {"role": "assistant", "content": reply}
+        messages = list(c.get("history") or []) + [
+            m for turn in c["turns"][:-1] for m in ({"role": "user", "content": turn}, between)]
         rows.append({"id": c["id"], "messages": messages + [{"role": "user", "content": c["turns"][-1]}],
-                     "label": LABEL[c["expected"]]})
+                     "label": LABEL[c["expected"]], "strategy": c.get("strategy", "")})
     if follow_ups and str(domain) == DEFAULT_DOMAIN:
         from taskalign.train.sft_data import generate
 
@@ -135,7 +153,8 @@ def cross_validated(x: torch.Tensor, y: torch.Tensor, classes: int, folds: int =
 
 
 def run(model: str, out: str | None = None, layer: int = DEFAULT_LAYER, extra_cases: str | None = DEFAULT_EXTRA,
-        domain: str = "taskmaster", precision: str = "fast", refuse_lead: str = REFUSE_LEAD, log=print) -> Path:
+        domain: str = "taskmaster", precision: str = "fast", refuse_lead: str = REFUSE_LEAD, variants: int = VARIANTS,
+        act_ban: float = ACT_BAN, log=print) -> Path:
     """Fit the head on `model`'s states and write decision_head.json into `out` (default: the model's folder)."""
     from taskalign.domain import load_domain
     from taskalign.models import resolve_hf
@@ -151,7 +170,11 @@ def run(model: str, out: str | None = None, layer: int = DEFAULT_LAYER, extra_ca
     if not 1 <= layer < layers:
         raise UserError(f"--layer {layer}: this model has {layers} decoder layers; pick 1 to {layers - 1}.")
     where = load_domain(domain)
-    rows = training_rows(domain, extra_cases)
+    if variants < 0:
+        raise UserError(f"--variants {variants}: give 0 (none) or more variants per request.")
+    if not 0.0 <= act_ban <= 1.0:
+        raise UserError(f"--act-ban {act_ban}: give a probability from 0 (every act decision bans the leads) to 1.")
+    rows = training_rows(domain, extra_cases, variants=variants)
     classes = [k for k in CLASSES if any(r["label"] == k for r in rows)]
     log(f"decision head: {len(rows)} training requests ({dict(Counter(r['label'] for r in rows))}), layer {layer}")
     x = prompt_states(tf_model, tokenizer, where.system_prompt(), [r["messages"] for r in rows], layer)
@@ -163,7 +186,7 @@ def run(model: str, out: str | None = None, layer: int = DEFAULT_LAYER, extra_ca
     truth = y.numpy()
     per_class = {k: {"rows": int((truth == i).sum()), "cross_validated_recall": round(float(
         (held[truth == i] == i).mean()), 3)} for i, k in enumerate(classes)}
-    info = {"rows": len(rows), "extra_cases": extra_cases, "domain": domain, "precision": precision,
+    info = {"rows": len(rows), "extra_cases": extra_cases, "variants": variants, "domain": domain, "precision": precision,
             "fit_accuracy": round(float((fitted == truth).mean()), 4),
             "cross_validated_accuracy": round(float((held == truth).mean()), 4), "classes": per_class}
     # "Quick question first." -> "Quick question": the model writes the rest of the question itself.
@@ -173,7 +196,7 @@ def run(model: str, out: str | None = None, layer: int = DEFAULT_LAYER, extra_ca
     from taskalign.domain.toolcalls import OPEN, PYTHON_TAG
 
     opener = PYTHON_TAG if where.wire_format == "python_tag" else OPEN
-    head = DecisionHead(layer, classes, mean, std, w, b, leads, info, opener, tokenizer)
+    head = DecisionHead(layer, classes, mean, std, w, b, leads, info, opener, tokenizer, act_ban)
     saved = head.save(folder)
     recalls = ", ".join(f"{k} recall {v['cross_validated_recall']}" for k, v in per_class.items())
     log(f"decision head: fit accuracy {info['fit_accuracy']}, 5-fold cross-validated "

@@ -17,7 +17,8 @@ from taskalign.train.head import fit
 LEAD = "I can't"
 
 
-def _with_head(model_dir, folder, bias: list[float], leads: dict, call_opener: str = "<tool_call>") -> str:
+def _with_head(model_dir, folder, bias: list[float], leads: dict, call_opener: str = "<tool_call>",
+               act_ban: float = 0.0) -> str:
     """A copy of the model with a head whose decision is fixed by its bias (zero weights): the plumbing, not the fit."""
     from transformers import AutoConfig, AutoTokenizer
 
@@ -26,7 +27,7 @@ def _with_head(model_dir, folder, bias: list[float], leads: dict, call_opener: s
     classes = ["act", "refuse"]
     DecisionHead(1, classes, torch.zeros(hidden), torch.ones(hidden), torch.zeros(len(classes), hidden),
                  torch.tensor(bias), leads, call_opener=call_opener,
-                 tokenizer=AutoTokenizer.from_pretrained(model_dir)).save(folder)
+                 tokenizer=AutoTokenizer.from_pretrained(model_dir), act_ban=act_ban).save(folder)
     return str(folder)
 
 
@@ -70,6 +71,20 @@ def test_an_act_decision_bans_the_leads_first_token(lively_model_dir, conversati
     # A reply that did not start with the banned token is left exactly as it was.
     before = _first_ids(plain, conversations)
     assert [a for a, b in zip(after, before) if b[0] != common] == [b for b in before if b[0] != common]
+
+
+def test_an_unsure_act_decision_leaves_the_reply_to_the_model(lively_model_dir, conversations, tmp_path):
+    plain = load_model(str(lively_model_dir), precision="fp32", engine="prefix")
+    firsts = [ids[0] for ids in _first_ids(plain, conversations)]
+    lead = plain.tokenizer.decode([max(set(firsts), key=firsts.count)])
+    # Bias 0.4 against 0: act at probability 0.60, under a threshold of 0.8 and over one of 0.5.
+    unsure = load_model(_with_head(lively_model_dir, tmp_path / "unsure", [0.4, 0.0], {"act": "", "refuse": lead},
+                                   act_ban=0.8), precision="fp32", engine="prefix")
+    sure = load_model(_with_head(lively_model_dir, tmp_path / "sure", [0.4, 0.0], {"act": "", "refuse": lead},
+                                 act_ban=0.5), precision="fp32", engine="prefix")
+    assert unsure.head.act_ban == 0.8 and sure.head.act_ban == 0.5
+    assert _first_ids(unsure, conversations) == _first_ids(plain, conversations)
+    assert _first_ids(sure, conversations) != _first_ids(plain, conversations)
 
 
 @pytest.mark.parametrize("engine", ["prefix", "plain"])
@@ -154,6 +169,30 @@ def test_fit_separates_labelled_states_and_weights_classes_equally():
     assert float((predicted[y == 2] == 2).float().mean()) >= 0.9, "the rarest class must not be swallowed"
 
 
+def test_the_head_fits_on_attack_variants_of_its_training_requests():
+    """The adaptive attack's operators on training requests: a wrapped harm is still refused, an encoding a small model
+    cannot read is asked about, a wrapped task is still done; earlier turns and tool results are kept."""
+    from taskalign.suite import load_cases
+    from taskalign.train.head import training_rows
+
+    plain = training_rows("taskmaster", None, follow_ups=0, variants=0)
+    rows = training_rows("taskmaster", None, follow_ups=0, variants=1)
+    variants = {r["id"]: r for r in rows if r["id"].startswith("variant/")}
+    assert len(rows) == len(plain) + len(variants) and len(variants) > 100
+    split = {c["id"]: c["split"] for c in load_cases()}
+    assert {split[i[len("variant/"):].rsplit("/", 1)[0]] for i in variants} == {"train"}
+    def opaque(row):  # the instruction each opaque encoding puts before its text
+        said = " ".join(m["content"] for m in row["messages"] if m["role"] in ("user", "tool"))
+        return any(word in said for word in ("base64-encoded", "ROT13", "reverse order"))
+
+    assert {(r["label"], opaque(r)) for r in variants.values()} == {("refuse", False), ("act", False),
+                                                                     ("clarify", True)}
+    tool_results = [r for r in variants.values() if any(m["role"] == "tool" for m in r["messages"])]
+    assert tool_results and all(r["messages"][-1]["role"] == "user" for r in tool_results)
+    split_turns = [r for r in variants.values() if r["messages"][0]["content"].startswith("I'll send my request")]
+    assert split_turns and all(r["messages"][1] == {"role": "assistant", "content": "Ok."} for r in split_turns)
+
+
 def test_train_head_writes_a_head_the_backend_loads(cli, tiny_model_dir, tmp_path):
     out = tmp_path / "head"
     out.mkdir()
@@ -165,6 +204,7 @@ def test_train_head_writes_a_head_the_backend_loads(cli, tiny_model_dir, tmp_pat
     assert data["leads"]["refuse"] == "I can't" and data["leads"]["clarify"].startswith("Quick question")
     info = data["info"]
     assert info["rows"] == sum(info["classes"][k]["rows"] for k in data["classes"]) > 300
+    assert data["act_ban"] == 0.8 and info["variants"] == 1
     head = DecisionHead.load(out)
     assert head.weight.shape == (3, len(head.mean))
 
@@ -180,3 +220,25 @@ def test_train_head_rejects_a_layer_the_model_lacks_and_test_rows(cli, tiny_mode
                  "--extra-cases", write_jsonl("extra.jsonl", [case]))
     assert result.code == 2 and "x/direct" in result.out + result.err
     assert not (out / FILE).exists()
+
+
+def test_a_run_records_its_head_and_will_not_resume_on_another(tiny_model_dir, tmp_path, write_jsonl):
+    """Fitting a head into a model's folder after a red-team run began makes resuming that run an error: its finished
+    cases were answered without the head."""
+    from taskalign.errors import UserError
+    from taskalign.redteam.runner import RedteamConfig, run
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, folder)
+    cases = write_jsonl("cases.jsonl", [{"id": f"c{k}", "category": "capability", "turns": [f"Add task {k}"],
+                                         "expected": "comply"} for k in range(2)])
+    config = RedteamConfig(model=str(folder), out=str(tmp_path / "run"), cases=str(cases), judge="rules",
+                           report=False, max_new_tokens=4, precision="fp32")
+    run(config)
+    assert "head" not in json.loads((tmp_path / "run" / "config.json").read_text())["generation"]
+    shutil.rmtree(folder)
+    _with_head(tiny_model_dir, folder, [0.0, 5.0], {"act": "", "refuse": LEAD})
+    with pytest.raises(UserError, match="different settings"):
+        run(config)
+    run(RedteamConfig(**{**config.__dict__, "out": str(tmp_path / "with_head")}))
+    assert json.loads((tmp_path / "with_head" / "config.json").read_text())["generation"]["head"]
