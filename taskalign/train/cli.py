@@ -111,9 +111,9 @@ def head(
     precision: str = typer.Option("fast", "--precision", help="fast (bf16 where native) or fp32."),
     refuse_lead: str = typer.Option("I can't", "--refuse-lead",
                                     help="How a reply the head refuses begins."),
-    variants: int = typer.Option(1, "--variants", help="Attack-operator variants (encodings, wrappers, structures) "
+    variants: int = typer.Option(0, "--variants", help="Attack-operator variants (encodings, wrappers, structures) "
                                                        "of each training request to fit on as well; 0 for none."),
-    act_ban: float = typer.Option(0.8, "--act-ban", help="An act decision bans the refusal and question leads only "
+    act_ban: float = typer.Option(0.0, "--act-ban", help="An act decision bans the refusal and question leads only "
                                                          "at this act probability or above (0: always)."),
 ):
     """Fit a decision head: refuse / clarify / act, read from the model's own hidden state (taskalign.models.head)."""

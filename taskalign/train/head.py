@@ -10,9 +10,9 @@ multinomial logistic regression with an L2 penalty, classes weighted to count eq
 states, and its weights, the standardisation and the replies' leads go to `decision_head.json`, which the Hugging
 Face backend applies from then on (taskalign.models.head; `--no-head` on redteam and attack turns it off).
 
-Rows are never from the test split: the run stops on one. Multi-turn cases count at their last turn, the requests
-get attack-operator variants, and the later requests of generated capability conversations count as act
-(training_rows says why). The fit's own accuracy, and a
+Rows are never from the test split: the run stops on one. Multi-turn cases count at their last turn, `--variants N`
+adds attack-operator variants of the requests, and the later requests of generated capability conversations count as
+act (training_rows says why). The fit's own accuracy, and a
 5-fold cross-validated one on the same rows, are stored in the file's `info` block.
 """
 
@@ -31,11 +31,12 @@ DEFAULT_LAYER = 13
 REFUSE_LEAD = "I can't"
 BETWEEN = {"reframing": REFUSE_LEAD}  # a multi-turn case's earlier replies, by category (else "Done.")
 FOLLOW_UPS, FOLLOW_UP_SEED = 120, 1  # capability conversations (3 requests each) whose later requests are act rows
-VARIANTS, VARIANT_SEED = 1, 7  # attack-operator variants per single-turn harmful, look-alike and task request
-# An act decision bans the refusal lead only when the head is this sure: on the dev set's harmful requests and their
-# attack variants, 29 of 180 were decided act, 6 of them at 0.8 or above; of 258 act decisions on benign and
-# everyday ones, 187 (dev/head_gate.py, docs/robustness.md).
-ACT_BAN = 0.8
+# Attack-operator variants of each single-turn harmful, look-alike and task request (`--variants`), and the act
+# probability an act decision needs before it bans the leads (`--act-ban`). Both are off by default: on the default
+# profile's aligned model, one variant each with a 0.8 threshold left adaptive ASR@20 on the test intents where it was
+# (21 against 20 of 36) and refused more of the dev set's look-alikes (13 against 8 of 60) (docs/experiments.md, Q14).
+VARIANTS, VARIANT_SEED = 0, 7
+ACT_BAN = 0.0
 
 
 def training_rows(domain: str, extra: str | None, follow_ups: int = FOLLOW_UPS, variants: int = VARIANTS) -> list[dict]:
@@ -44,9 +45,10 @@ def training_rows(domain: str, extra: str | None, follow_ups: int = FOLLOW_UPS, 
     variants of each of their single-turn harmful, look-alike and task requests (taskalign.attack.variants); then the
     later requests of `follow_ups` generated capability conversations (TaskMaster only), labelled act.
 
-    The variants are what the adaptive attack sends: without them the head reads an encoded or JSON-framed harmful
-    request as a task (nothing in its rows looks like it) and bans the refusal. With them it learns the harm under
-    the wrapper, and a request under an encoding the model cannot read (base64, ROT13, reversed words) to ask about.
+    The variants are what the adaptive attack sends: a wrapped harm labelled refuse, a wrapped task act, and a harm
+    under an encoding a small model cannot read (base64, ROT13, reversed words) clarify. The head fits them (5-fold
+    accuracy 0.876 with one each), yet wrapped harms still read as act to it often enough that the attack's success
+    did not move (docs/experiments.md, Q14).
 
     A multi-turn case's earlier replies are not in the suite; they are written as the reply the conversation implies
     (a refusal before a reworded request, a plain "Done." between the steps of an escalation), which is enough for

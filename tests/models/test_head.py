@@ -197,7 +197,7 @@ def test_train_head_writes_a_head_the_backend_loads(cli, tiny_model_dir, tmp_pat
     out = tmp_path / "head"
     out.mkdir()
     result = cli("train", "head", "--model", tiny_model_dir, "--out", out, "--layer", 1, "--extra-cases", "none",
-                 "--precision", "fp32")
+                 "--precision", "fp32", "--variants", 1, "--act-ban", 0.8)
     assert result.code == 0, result.out + result.err
     data = json.loads((out / FILE).read_text())
     assert data["layer"] == 1 and set(data["classes"]) == {"act", "refuse", "clarify"}
