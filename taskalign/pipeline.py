@@ -225,8 +225,8 @@ SHARED = ("errors.py", "files.py", "typecheck.py", "domain", "domains", "models"
 TAXONOMY = ("taxonomy.py",)  # its data is the built-in domain's taxonomy file, under domains/
 STAGE_CODE = {
     "redteam": SHARED + TAXONOMY + ("redteam", "judge", "suite", "report", "gate"),
-    "train": SHARED + TAXONOMY + ("train", "suite", "prefs", "judge", "redteam", "report", "gate"),  # + train head
-    "prefs": SHARED + TAXONOMY + ("prefs", "judge", "suite", "train", "redteam", "report", "gate"),
+    "train": SHARED + TAXONOMY + ("train", "suite", "prefs", "judge", "redteam", "report", "gate", "attack"),  # head: variants
+    "prefs": SHARED + TAXONOMY + ("prefs", "judge", "suite", "train", "redteam", "report", "gate", "attack"),
     "compare": ("errors.py", "files.py") + TAXONOMY + ("report", "domain", "domains", "suite"),
     "attack": SHARED + TAXONOMY + ("attack", "redteam", "judge", "suite", "report", "prefs", "train", "gate"),
 }
