@@ -30,7 +30,7 @@ from taskalign.attack.operators import FAMILIES, Candidate, category_of, check_f
 from taskalign.errors import UserError
 from taskalign.files import Appender, read_json, read_jsonl, read_rows, repair_tail, write_json_atomic, \
     write_jsonl_atomic
-from taskalign.models import head_digest
+from taskalign.models import head_setting
 from taskalign.models.base import GenerationConfig
 
 ATTEMPTS = "attempts.jsonl"
@@ -152,9 +152,7 @@ def _identity(config: AttackConfig, intents: list[dict]) -> dict:
             "attacker": config.attacker, "attacker_model_name": config.attacker_model_name,
             "judge": config.judge, "abstain": config.abstain,
             "generation": {"max_new_tokens": config.max_new_tokens, "precision": config.precision,
-                           **({} if config.head else {"head": False}),
-                           **({"head": digest} if config.head and (digest := head_digest(config.model,
-                                                                                        config.adapter)) else {})}}
+                           **head_setting(config.model, config.adapter, config.head)}}
 
 
 def _prepare(config: AttackConfig, intents: list[dict], out: Path) -> dict:

@@ -10,7 +10,7 @@ from taskalign.errors import UserError
 from taskalign.files import read_json
 from taskalign.models.base import ChatModel, GenerationConfig, Reply
 
-__all__ = ["ChatModel", "GenerationConfig", "Reply", "head_digest", "load_model", "resolve_hf", "run_model"]
+__all__ = ["ChatModel", "GenerationConfig", "Reply", "head_digest", "head_setting", "load_model", "resolve_hf", "run_model"]
 
 
 def resolve_hf(spec: str, adapter: str | None = None) -> tuple[str, str | None]:
@@ -78,6 +78,15 @@ def head_digest(spec: str, adapter: str | None = None) -> str | None:
         return None
     head = Path(adapter or path) / FILE
     return hashlib.sha256(head.read_bytes()).hexdigest()[:16] if head.is_file() else None
+
+
+def head_setting(spec: str, adapter: str | None, head: bool) -> dict:
+    """A run's `generation` entry for the decision head: `{"head": False}` with --no-head, the head's hash when the
+    model's folder has one, nothing otherwise (so runs made before heads existed resume)."""
+    if not head:
+        return {"head": False}
+    digest = head_digest(spec, adapter)
+    return {"head": digest} if digest else {}
 
 
 def load_model(spec: str, model_name: str | None = None, adapter: str | None = None, concurrency: int = 8,

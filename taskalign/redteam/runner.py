@@ -20,7 +20,7 @@ from taskalign.domain import DEFAULT_DOMAIN, conversation, load_domain
 from taskalign.domain.toolcalls import parse_tool_calls
 from taskalign.errors import UserError
 from taskalign.files import Appender, read_json, read_jsonl, repair_tail, write_json_atomic, write_jsonl_atomic
-from taskalign.models import head_digest
+from taskalign.models import head_setting
 from taskalign.models.base import GenerationConfig
 
 TIMING = "timing.jsonl"  # one row per generated chunk: {"attempt": start time, "cases", "generation_s"}
@@ -60,10 +60,7 @@ def _identity(config: RedteamConfig, suite_version: str) -> dict:
     resume."""
     other = {} if config.domain == DEFAULT_DOMAIN else {"domain_dir": str(load_domain(config.domain).root)}
     engine = {} if config.engine == "auto" else {"engine": config.engine}
-    if not config.head:
-        engine["head"] = False
-    elif digest := head_digest(config.model, config.adapter):
-        engine["head"] = digest
+    engine.update(head_setting(config.model, config.adapter, config.head))
     if config.system_prompt is not None:
         other["system_prompt"] = config.system_prompt if config.system_prompt == "none" else str(
             Path(config.system_prompt).resolve())

@@ -12,8 +12,8 @@ Face backend applies from then on (taskalign.models.head; `--no-head` on redteam
 
 Rows are never from the test split: the run stops on one. Multi-turn cases count at their last turn, `--variants N`
 adds attack-operator variants of the requests, and the later requests of generated capability conversations count as
-act (training_rows says why). The fit's own accuracy, and a
-5-fold cross-validated one on the same rows, are stored in the file's `info` block.
+act (training_rows says why). The fit's own accuracy, and a 5-fold cross-validated one on the same rows, are stored
+in the file's `info` block.
 """
 
 from collections import Counter
